@@ -1,0 +1,189 @@
+"""`askknee` command line: build · search · export-corpus · ask · eval · serve.
+
+Library errors (`AskKneeError`) and bad arguments become a one-line message and exit code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+from .errors import AskKneeError, QueryError
+from .settings import Settings
+
+EXAMPLES = """examples:
+  askknee build
+  askknee search "why does my knee twitch" -k 3
+  askknee search "charley horse behind knee" --json
+  askknee search --queries queries.jsonl -k 10 --run run.trec
+  askknee export-corpus corpus.jsonl
+  askknee ask "how do I stop knee spasms?" --json
+"""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # argparse's default prints usage; one line is enough for scripts
+        raise QueryError(f"{message} (see `askknee --help`)")
+
+
+def _settings(args) -> Settings:
+    return Settings().with_(
+        corpus_dir=Path(args.corpus) if getattr(args, "corpus", None) else None,
+        index_dir=Path(args.index) if getattr(args, "index", None) else None,
+        model=getattr(args, "model", None),
+    )
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--corpus", help="folder of .md articles (default: ./corpus or $ASKKNEE_CORPUS)")
+    p.add_argument("--index", help="index folder (default: ./index or $ASKKNEE_INDEX)")
+    p.add_argument("--model", help="sentence-transformers model name or path (default: all-MiniLM-L6-v2 bundled)")
+
+
+def _positive_int(value: str) -> int:
+    try:
+        k = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {value!r}") from None
+    if k < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {k}")
+    return k
+
+
+def _read_jsonl(path: str) -> list[dict]:
+    try:
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
+    except OSError as e:
+        raise QueryError(f"cannot read {path} ({e.strerror}); check the path") from None
+    except UnicodeDecodeError:
+        raise QueryError(f"{path} is not UTF-8 text") from None
+    rows = []
+    for n, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except ValueError:
+            raise QueryError(f"{path}:{n}: not a JSON object; expected one JSON object per line") from None
+        if not isinstance(row, dict):
+            raise QueryError(f"{path}:{n}: not a JSON object; expected one JSON object per line")
+        rows.append(row)
+    return rows
+
+
+def cmd_build(args) -> int:
+    from .chunking import size_report
+    from .embedding import get_embedder
+    from .index import build_index, save_index
+
+    s = _settings(args)
+    index = build_index(s.corpus_dir, get_embedder(s.model))
+    save_index(index, s.index_dir)
+    report = size_report(index.chunks)
+    print(json.dumps({"index": str(s.index_dir), "model": s.model, **report}, indent=None if args.json else 2))
+    return 0
+
+
+def _hit_dict(hit) -> dict:
+    c = hit.chunk
+    return {"rank": hit.rank, "id": c.id, "score": round(hit.score, 6), "section": c.title,
+            "url": c.url, "text": c.text}
+
+
+def cmd_search(args) -> int:
+    from .retrieval import Retriever
+
+    if args.queries is None and args.question is None:
+        raise QueryError("give a QUESTION or --queries FILE")
+    if args.queries is not None and not args.run:
+        raise QueryError("--queries needs --run RUN.trec (where to write the TREC run)")
+    if args.question is not None and not args.question.strip():
+        raise QueryError("the question is empty; type a question about the article")
+    queries = _read_jsonl(args.queries) if args.queries else None
+    if queries is not None:
+        for n, q in enumerate(queries, start=1):
+            if "_id" not in q or not str(q.get("text", "")).strip():
+                raise QueryError(f"{args.queries}: query {n} needs \"_id\" and a non-empty \"text\"")
+    retriever = Retriever.from_settings(_settings(args))
+    if queries is None:
+        hits = retriever.search(args.question, k=args.k, mode=args.mode)
+        if args.json:
+            print(json.dumps([_hit_dict(h) for h in hits], ensure_ascii=False, indent=2))
+        else:
+            for h in hits:
+                print(f"{h.rank:>2}. {h.score:.3f}  [{h.chunk.title}]  {h.chunk.url}\n    {h.chunk.text}")
+        return 0
+    results = retriever.search_batch([str(q["text"]) for q in queries], k=args.k, mode=args.mode)
+    tag = args.tag or f"askknee-{args.mode}"
+    out = Path(args.run)
+    with open(out, "w", encoding="utf-8") as f:
+        for q, hits in zip(queries, results):
+            for h in hits:
+                f.write(f"{q['_id']} Q0 {h.chunk.id} {h.rank} {h.score:.6f} {tag}\n")
+    print(f"wrote {sum(len(r) for r in results)} lines for {len(queries)} queries to {out}", file=sys.stderr)
+    return 0
+
+
+def cmd_export_corpus(args) -> int:
+    from .chunking import chunk_corpus, search_text
+    from .ingest import load_corpus
+
+    s = _settings(args)
+    chunks = chunk_corpus(load_corpus(s.corpus_dir))
+    with open(args.out, "w", encoding="utf-8") as f:
+        for c in chunks:
+            row = {"_id": c.id, "title": c.title, "text": c.text,
+                   "metadata": {"url": c.url, "section": c.section, "kind": c.kind,
+                                "article": c.article_id, "indexed_text": search_text(c)}}
+            f.write(json.dumps(row, ensure_ascii=False) + "\n")
+    print(f"wrote {len(chunks)} passages to {args.out}", file=sys.stderr)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="askknee", description="Grounded Q&A over health articles, offline.",
+                epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    b = sub.add_parser("build", help="ingest the corpus and (re)build the index")
+    _common(b)
+    b.add_argument("--json", action="store_true", help="one-line JSON report")
+    b.set_defaults(func=cmd_build)
+
+    s = sub.add_parser("search", help="rank passages for a question or a BEIR queries file")
+    _common(s)
+    s.add_argument("question", nargs="?", help="the question")
+    s.add_argument("-k", type=_positive_int, default=5, help="passages to return (default 5)")
+    s.add_argument("--json", action="store_true", help="JSON list: rank, id, score, section, url, text")
+    s.add_argument("--queries", help="BEIR queries.jsonl ({\"_id\",\"text\"} per line)")
+    s.add_argument("--run", help="write a TREC run here (with --queries)")
+    s.add_argument("--tag", help="run tag in the TREC file")
+    s.add_argument("--mode", choices=["fused", "dense", "lexical"], default="fused")
+    s.set_defaults(func=cmd_search)
+
+    e = sub.add_parser("export-corpus", help="write the passages as a BEIR corpus.jsonl")
+    _common(e)
+    e.add_argument("out", help="output path")
+    e.set_defaults(func=cmd_export_corpus)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+        logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                            format="%(message)s", stream=sys.stderr)
+        return args.func(args)
+    except AskKneeError as e:
+        print(f"askknee: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

