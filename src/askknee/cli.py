@@ -143,6 +143,23 @@ def cmd_export_corpus(args) -> int:
     return 0
 
 
+def cmd_ask(args) -> int:
+    """Issue 3 owns this: answers one question or a JSONL file of questions/conversations."""
+    raise QueryError("`askknee ask` is not implemented yet")
+
+
+def cmd_eval(args) -> int:
+    """`--answers FILE` scores replies (answer_eval.py); otherwise retrieval (evaluation.py)."""
+    raise QueryError("`askknee eval` is not implemented yet")
+
+
+def cmd_serve(args) -> int:
+    from .web import launch
+
+    launch(host=args.host, port=args.port)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="askknee", description="Grounded Q&A over health articles, offline.",
                 epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -169,6 +186,29 @@ def build_parser() -> argparse.ArgumentParser:
     _common(e)
     e.add_argument("out", help="output path")
     e.set_defaults(func=cmd_export_corpus)
+
+    a = sub.add_parser("ask", help="answer a question (or a JSONL file of them) like the chat does")
+    _common(a)
+    a.add_argument("question", nargs="?", help="the question")
+    a.add_argument("--json", action="store_true", help="JSON: status, answer, sources, notices, suggestions, disclaimer")
+    a.add_argument("--questions", help="JSONL: {\"_id\",\"text\"} or {\"_id\",\"turns\":[...]} per line")
+    a.add_argument("--out", help="write JSONL replies here (with --questions)")
+    a.set_defaults(func=cmd_ask)
+
+    v = sub.add_parser("eval", help="score retrieval (or answers, with --answers) on the labelled sets")
+    _common(v)
+    v.add_argument("--split", default="dev", help="labelled split: dev or test (default dev)")
+    v.add_argument("--json", action="store_true", help="machine-readable output")
+    v.add_argument("--report", help="write a markdown report with PNG charts into this folder")
+    v.add_argument("--run", help="score this TREC run (with --qrels)")
+    v.add_argument("--qrels", help="TREC/BEIR qrels to score --run against")
+    v.add_argument("--answers", nargs="?", const="default", help="score replies on the labelled answer set")
+    v.set_defaults(func=cmd_eval)
+
+    sv = sub.add_parser("serve", help="start the web chat (same as `python app.py`)")
+    sv.add_argument("--host", default=None, help="interface (default $GRADIO_SERVER_NAME or 127.0.0.1)")
+    sv.add_argument("--port", type=int, default=None, help="port (default $GRADIO_SERVER_PORT or 7860)")
+    sv.set_defaults(func=cmd_serve)
     return p
 
 

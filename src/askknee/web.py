@@ -19,9 +19,9 @@ def build_demo():
     return gr.ChatInterface(chat, title="Ask about knee muscle spasms", api_name="chat")
 
 
-def launch() -> None:
+def launch(host: str | None = None, port: int | None = None) -> None:
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     build_demo().launch(
-        server_name=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),
-        server_port=int(os.environ.get("GRADIO_SERVER_PORT", "7860")),
+        server_name=host or os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),
+        server_port=port or int(os.environ.get("GRADIO_SERVER_PORT", "7860")),
     )

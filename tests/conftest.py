@@ -1,0 +1,43 @@
+"""Shared fixtures: the real corpus indexed with the deterministic hashing embedder (fast, no model)."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from askknee.embedding import HASHING_MODEL, get_embedder
+from askknee.index import build_index, save_index
+from askknee.retrieval import Retriever
+from askknee.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[1]
+CORPUS = ROOT / "corpus"
+PAGE = CORPUS / "knee-muscle-spasm.md"
+
+
+@pytest.fixture(scope="session")
+def fake_embedder():
+    return get_embedder(HASHING_MODEL)
+
+
+@pytest.fixture()
+def corpus_dir(tmp_path) -> Path:
+    """A writable copy of the default corpus."""
+    d = tmp_path / "corpus"
+    shutil.copytree(CORPUS, d)
+    return d
+
+
+@pytest.fixture(scope="session")
+def fake_settings(tmp_path_factory) -> Settings:
+    """Settings pointing at a hashing-embedder index of the real corpus (built once per session)."""
+    index_dir = tmp_path_factory.mktemp("index")
+    save_index(build_index(CORPUS, get_embedder(HASHING_MODEL)), index_dir)
+    return Settings().with_(corpus_dir=CORPUS, index_dir=index_dir, model=HASHING_MODEL)
+
+
+@pytest.fixture(scope="session")
+def fake_retriever(fake_settings) -> Retriever:
+    return Retriever.from_settings(fake_settings)
