@@ -149,8 +149,12 @@ def cmd_ask(args) -> int:
 
 
 def cmd_eval(args) -> int:
-    """`--answers FILE` scores replies (answer_eval.py); otherwise retrieval (evaluation.py)."""
-    raise QueryError("`askknee eval` is not implemented yet")
+    """`--answers [FILE]` scores replies (answer_eval.py); otherwise retrieval (evaluation.py)."""
+    if args.answers:
+        from .answer_eval import cli_main
+    else:
+        from .evaluation import cli_main
+    return cli_main(args)
 
 
 def cmd_serve(args) -> int:
