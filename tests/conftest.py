@@ -41,3 +41,9 @@ def fake_settings(tmp_path_factory) -> Settings:
 @pytest.fixture(scope="session")
 def fake_retriever(fake_settings) -> Retriever:
     return Retriever.from_settings(fake_settings)
+
+
+@pytest.fixture(scope="session")
+def real_retriever() -> Retriever:
+    """The default model over the committed index (one model load per test session)."""
+    return Retriever.from_settings(Settings().with_(corpus_dir=CORPUS, index_dir=ROOT / "index"))

@@ -1,0 +1,58 @@
+"""Retriever behaviour with the deterministic hashing embedder."""
+
+from __future__ import annotations
+
+import pytest
+
+from askknee.errors import QueryError
+
+
+def test_hits_ranked_and_scored(fake_retriever):
+    hits = fake_retriever.search("why is my knee twitching", k=5)
+    assert [h.rank for h in hits] == [1, 2, 3, 4, 5]
+    assert all(hits[i].score >= hits[i + 1].score for i in range(4))
+    assert all(0.0 <= h.score <= 1.0 for h in hits)
+    assert hits[0].chunk.id == "knee-muscle-spasm:faq:05"
+
+
+def test_modes_differ_and_fused_combines(fake_retriever):
+    q = "what does twitching of the knee indicate"
+    fused = fake_retriever.search(q, k=3, mode="fused")[0]
+    dense = fake_retriever.search(q, k=3, mode="dense")[0]
+    lexical = fake_retriever.search(q, k=3, mode="lexical")[0]
+    w = fake_retriever.settings.dense_weight
+    assert fused.score == pytest.approx(w * fused.dense + (1 - w) * fused.lexical, abs=1e-6)
+    assert dense.lexical == 0 and lexical.dense == 0
+
+
+def test_faq_question_is_evidence_for_its_answer(fake_retriever):
+    top = fake_retriever.search("How can I relieve a muscle spasm in my knee?", k=1)[0]
+    assert top.chunk.id == "knee-muscle-spasm:faq:02"
+
+
+def test_unrelated_question_scores_low(fake_retriever):
+    on = fake_retriever.search("what causes knee muscle spasms", k=1)[0].score
+    off = fake_retriever.search("best pizza toppings in naples", k=1)[0].score
+    assert off < on / 2
+
+
+def test_k_larger_than_corpus_returns_all(fake_retriever):
+    n = len(fake_retriever.chunks)
+    assert len(fake_retriever.search("knee", k=n + 10)) == n
+
+
+@pytest.mark.parametrize("bad", ["", "   "])
+def test_empty_question_rejected(fake_retriever, bad):
+    with pytest.raises(QueryError, match="empty"):
+        fake_retriever.search(bad)
+
+
+def test_k_below_one_rejected(fake_retriever):
+    with pytest.raises(QueryError, match="at least 1"):
+        fake_retriever.search("knee", k=0)
+
+
+def test_batch_matches_single(fake_retriever):
+    qs = ["knee cramps at night", "physio for spasms"]
+    batch = fake_retriever.search_batch(qs, k=3)
+    assert [[h.chunk.id for h in hits] for hits in batch] == [[h.chunk.id for h in fake_retriever.search(q, k=3)] for q in qs]
