@@ -8,7 +8,7 @@ import statistics
 from .types import Article, Chunk
 
 # Bump when ingestion or chunking output changes: the index manifest records it.
-CHUNKER_VERSION = "1"
+CHUNKER_VERSION = "2"
 MAX_CHARS = 500  # longer paragraphs are split at sentence ends, to stay readable at a glance
 
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"“(])")
@@ -113,9 +113,9 @@ def size_report(chunks: list[Chunk]) -> dict:
 def passage_views(chunk: Chunk) -> list[str]:
     """Texts embedded for a passage; its dense score is the best of them.
 
-    An FAQ question is a visitor's phrasing of what the answer covers, so it is a view of its own.
+    Only the passage itself: heading context and FAQ questions as extra views were tried and
+    lowered dense and fused ranking on the dev questions (they make every passage of a section
+    look alike, and a short FAQ question matches any question on the topic). Headings still
+    reach the lexical index through `search_text`.
     """
-    views = [search_text(chunk)]
-    if chunk.question:
-        views.append(chunk.question)
-    return views
+    return [chunk.text]

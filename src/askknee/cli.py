@@ -144,8 +144,46 @@ def cmd_export_corpus(args) -> int:
 
 
 def cmd_ask(args) -> int:
-    """Issue 3 owns this: answers one question or a JSONL file of questions/conversations."""
-    raise QueryError("`askknee ask` is not implemented yet")
+    """Answer one question, or a JSONL file of questions/conversations in one process."""
+    from . import messages as M
+    from .answering import Answerer
+
+    def as_dict(answer, _id=None) -> dict:
+        d = {"status": answer.status, "answer": answer.text,
+             "sources": [{"id": s.id, "section": s.section, "url": s.url, "score": round(s.score, 6)}
+                         for s in answer.sources],
+             "notices": list(answer.notices), "suggestions": list(answer.suggestions),
+             "disclaimer": answer.disclaimer}
+        return d if _id is None else {"_id": _id, **d}
+
+    if args.questions is None and args.question is None:
+        raise QueryError("give a QUESTION or --questions FILE")
+    if args.questions is not None and not args.out:
+        raise QueryError("--questions needs --out OUT.jsonl (where to write the replies)")
+    rows = _read_jsonl(args.questions) if args.questions else None
+    if rows is not None:
+        for n, row in enumerate(rows, start=1):
+            turns = row.get("turns")
+            ok_turns = isinstance(turns, list) and turns and all(isinstance(t, str) for t in turns)
+            if "_id" not in row or not (isinstance(row.get("text"), str) or ok_turns):
+                raise QueryError(f"{args.questions}: line {n} needs \"_id\" and \"text\" or \"turns\" (a list of strings)")
+    answerer = Answerer.from_settings(_settings(args))
+    if rows is None:
+        answer = answerer.reply(args.question)
+        if args.json:
+            print(json.dumps(as_dict(answer), ensure_ascii=False, indent=2))
+        else:
+            print(answer.text)
+            if answer.suggestions:
+                print(f"\n{M.SUGGESTIONS_LEAD}\n" + "\n".join(f"- {q}" for q in answer.suggestions))
+        return 0
+    with open(args.out, "w", encoding="utf-8") as f:
+        for row in rows:
+            turns = row.get("turns") or [row["text"]]
+            answer = answerer.reply(turns[-1], list(turns[:-1]))
+            f.write(json.dumps(as_dict(answer, row["_id"]), ensure_ascii=False) + "\n")
+    print(f"wrote {len(rows)} replies to {args.out}", file=sys.stderr)
+    return 0
 
 
 def cmd_eval(args) -> int:

@@ -1,8 +1,14 @@
 """Build, save, load and verify the FAISS index and its manifest.
 
 `index/` is a folder of plain files: `vectors.faiss`, `chunks.jsonl`, `manifest.json`.
-Each is written to a temporary file and renamed into place, the manifest last, so a reader
-sees either the old index or the new one; the manifest's file digests catch anything else.
+
+Saving is crash-safe: the new data files are first written in full beside the old ones under
+names carrying their digest (`.vectors.faiss.<sha>.pending`), then the manifest is replaced
+(the commit point), then the pending files are renamed into place. A crash before the commit
+leaves the previous index untouched; a crash after it leaves a manifest whose files the loader
+finds under their pending names. The manifest's digests catch anything else (hand edits, bit rot),
+and a probe vector recorded at build time catches an index built by a different model of the
+same name and dimension.
 """
 
 from __future__ import annotations
@@ -16,10 +22,15 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-import faiss
-import numpy as np
+# OpenMP threads that spin while idle make one-question searches (faiss here, torch in the embedder)
+# up to 20x slower whenever the cores are shared (Gradio's workers, other processes): sleep instead.
+# Read once, when the OpenMP runtime loads, so it must be set before faiss and torch are imported.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-from . import __version__
+import faiss  # noqa: E402
+import numpy as np  # noqa: E402
+
+from . import __version__  # noqa: E402
 from .chunking import CHUNKER_VERSION, chunk_corpus, passage_views
 from .embedding import Embedder
 from .errors import IndexFileError
@@ -32,6 +43,7 @@ FORMAT = 1
 VECTORS = "vectors.faiss"
 CHUNKS = "chunks.jsonl"
 MANIFEST = "manifest.json"
+PROBE_TEXT = "askknee index probe: knee muscle spasm"
 # Exact search is fast enough below this many vectors; above it an HNSW graph keeps p95 low.
 ANN_THRESHOLD = int(os.environ.get("ASKKNEE_ANN_THRESHOLD", "50000"))
 
@@ -81,6 +93,21 @@ def make_faiss_index(vectors: np.ndarray) -> faiss.Index:
     return idx
 
 
+def probe_vector(embedder: Embedder) -> list[float]:
+    """The model's vector for a fixed text, rounded: a fingerprint of the weights, not just the name."""
+    return [round(float(x), 4) for x in embedder.encode([PROBE_TEXT])[0]]
+
+
+def same_model(manifest: dict, embedder: Embedder) -> bool:
+    """False when the index's probe vector shows it was built by different weights (True if none recorded)."""
+    probe = manifest.get("probe")
+    if not probe:
+        return True
+    ours = np.asarray(probe_vector(embedder), dtype=np.float32)
+    theirs = np.asarray(probe, dtype=np.float32)
+    return ours.shape == theirs.shape and float(ours @ theirs) > 0.99
+
+
 def build_index(corpus_dir: Path, embedder: Embedder, *, progress: bool = True) -> Index:
     """Ingest, chunk and embed a corpus into an in-memory index."""
     articles = load_corpus(corpus_dir)
@@ -100,10 +127,24 @@ def build_index(corpus_dir: Path, embedder: Embedder, *, progress: bool = True) 
         "chunks": len(chunks),
         "vectors": int(idx.ntotal),
         "faiss_index": type(idx).__name__,
+        "probe": probe_vector(embedder),
         "articles": [{"id": a.id, "title": a.title, "url": a.url} for a in articles],
         "related": [{"title": r.title, "url": r.url} for r in related],
     }
     return Index(chunks=chunks, faiss_index=idx, view_chunk=owners, manifest=manifest, related=related)
+
+
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:  # some filesystems do not fsync directories; the renames are still atomic
+        pass
+    finally:
+        os.close(fd)
 
 
 def _atomic_write(path: Path, write) -> None:
@@ -120,22 +161,55 @@ def _atomic_write(path: Path, write) -> None:
         raise
 
 
+def _pending(index_dir: Path, name: str, digest: str) -> Path:
+    return index_dir / f".{name}.{digest[:16]}.pending"
+
+
+def _leftovers(index_dir: Path) -> list[Path]:
+    """Temporary and pending files of earlier, interrupted saves."""
+    return [p for name in (VECTORS, CHUNKS, MANIFEST) for p in index_dir.glob(f".{name}.*")
+            if p.suffix in (".tmp", ".pending")]
+
+
 def save_index(index: Index, index_dir: Path) -> None:
-    """Write the index files atomically; raises OSError when the folder is not writable."""
+    """Write the index crash-safely (see the module docstring); raises OSError when not writable."""
     index_dir = Path(index_dir)
     index_dir.mkdir(parents=True, exist_ok=True)
-    vec_bytes = faiss.serialize_index(index.faiss_index).tobytes()
-    chunk_bytes = "".join(json.dumps(c.to_dict(), ensure_ascii=False) + "\n" for c in index.chunks).encode()
-    _atomic_write(index_dir / VECTORS, lambda f: f.write(vec_bytes))
-    _atomic_write(index_dir / CHUNKS, lambda f: f.write(chunk_bytes))
-    manifest = dict(index.manifest)
-    manifest["files"] = {
-        VECTORS: hashlib.sha256(vec_bytes).hexdigest(),
-        CHUNKS: hashlib.sha256(chunk_bytes).hexdigest(),
+    data = {
+        VECTORS: faiss.serialize_index(index.faiss_index).tobytes(),
+        CHUNKS: "".join(json.dumps(c.to_dict(), ensure_ascii=False) + "\n" for c in index.chunks).encode(),
     }
-    index.manifest = manifest
+    digests = {name: hashlib.sha256(body).hexdigest() for name, body in data.items()}
+    pending = {name: _pending(index_dir, name, digests[name]) for name in data}
+    for name, body in data.items():  # 1. new files in full, beside the live ones
+        _atomic_write(pending[name], lambda f, body=body: f.write(body))
+    manifest = dict(index.manifest)
+    manifest["files"] = digests
     body = (json.dumps(manifest, indent=2, ensure_ascii=False) + "\n").encode()
-    _atomic_write(index_dir / MANIFEST, lambda f: f.write(body))
+    _atomic_write(index_dir / MANIFEST, lambda f: f.write(body))  # 2. commit
+    _fsync_dir(index_dir)
+    index.manifest = manifest
+    for name, p in pending.items():  # 3. into place; the loader also finds them if we stop here
+        os.replace(p, index_dir / name)
+    _fsync_dir(index_dir)
+    for p in _leftovers(index_dir):
+        p.unlink(missing_ok=True)
+
+
+def _data_file(index_dir: Path, name: str, digest: str | None) -> Path | None:
+    """The file holding `name` with the manifest's digest: in place, or pending from an interrupted save."""
+    live = index_dir / name
+    if live.exists() and _sha256_file(live) == digest:
+        return live
+    if digest:
+        p = _pending(index_dir, name, digest)
+        if p.exists() and _sha256_file(p) == digest:
+            try:  # finish the interrupted save; a read-only folder is served from the pending file
+                os.replace(p, live)
+                return live
+            except OSError:
+                return p
+    return None
 
 
 def load_index(index_dir: Path, *, model: str, corpus_dir: Path | None = None) -> Index:
@@ -158,16 +232,17 @@ def load_index(index_dir: Path, *, model: str, corpus_dir: Path | None = None) -
         )
     if corpus_dir is not None and manifest.get("corpus_sha256") != corpus_sha256(corpus_dir):
         raise IndexFileError(f"index at {index_dir} is stale (corpus changed); run `askknee build`")
+    paths = {}
     for name in (VECTORS, CHUNKS):
-        p = index_dir / name
-        if not p.exists():
-            raise IndexFileError(f"index at {index_dir} is corrupt ({name} missing); run `askknee build`")
-        if _sha256_file(p) != files.get(name):
-            raise IndexFileError(f"index at {index_dir} is corrupt ({name} does not match its manifest); run `askknee build`")
+        found = _data_file(index_dir, name, files.get(name) if isinstance(files, dict) else None)
+        if found is None:
+            what = "does not match its manifest" if (index_dir / name).exists() else "missing"
+            raise IndexFileError(f"index at {index_dir} is corrupt ({name} {what}); run `askknee build`")
+        paths[name] = found
     try:
-        fidx = faiss.read_index(str(index_dir / VECTORS))
+        fidx = faiss.read_index(str(paths[VECTORS]))
         chunks = [Chunk.from_dict(json.loads(line)) for line in
-                  (index_dir / CHUNKS).read_text(encoding="utf-8").splitlines() if line.strip()]
+                  paths[CHUNKS].read_text(encoding="utf-8").splitlines() if line.strip()]
     except Exception as e:  # noqa: BLE001 - faiss raises RuntimeError, json ValueError, dicts KeyError
         raise IndexFileError(f"index at {index_dir} is corrupt ({type(e).__name__}); run `askknee build`") from None
     _texts, owners = _view_map(chunks)
@@ -184,9 +259,12 @@ def open_index(index_dir: Path, corpus_dir: Path, embedder: Embedder) -> Index:
     """
     try:
         index = load_index(index_dir, model=embedder.name, corpus_dir=corpus_dir)
-        if index.dimension == embedder.dimension:
+        if index.dimension != embedder.dimension:
+            reason = f"index dimension {index.dimension} does not match model dimension {embedder.dimension}"
+        elif not same_model(index.manifest, embedder):
+            reason = f"index was built by different weights than model {embedder.name!r} (probe vector differs)"
+        else:
             return index
-        reason = f"index dimension {index.dimension} does not match model dimension {embedder.dimension}"
     except IndexFileError as e:
         reason = str(e).split("; run")[0]
     log.warning("askknee: %s; rebuilding it from %s", reason, corpus_dir)

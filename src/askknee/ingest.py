@@ -105,13 +105,17 @@ def _links(token: Token) -> list[tuple[str, str, str]]:
     return out
 
 
-def _split_front_matter(text: str) -> tuple[dict, str]:
+def _split_front_matter(text: str, source: str) -> tuple[dict, str]:
     m = re.match(r"^---\s*\n(.*?)\n---\s*\n", text, re.DOTALL)
     if not m:
         return {}, text
-    meta = yaml.safe_load(m.group(1)) or {}
+    try:
+        meta = yaml.safe_load(m.group(1)) or {}
+    except yaml.YAMLError as e:
+        line = getattr(getattr(e, "problem_mark", None), "line", -1) + 2
+        raise CorpusError(f"{source}: front matter is not valid YAML (line {line}); use `url: https://…` lines") from None
     if not isinstance(meta, dict):
-        raise CorpusError("front matter must be `key: value` lines")
+        raise CorpusError(f"{source}: front matter must be `key: value` lines, e.g. `url: https://…`")
     return meta, text[m.end():]
 
 
@@ -129,7 +133,7 @@ def read_corpus_file(path: Path) -> str:
 
 def parse_article(text: str, *, article_id: str, source: str = "", url: str | None = None) -> Article:
     """Parse one captured page. `url` overrides front matter; else it is inferred from the contents links."""
-    meta, body = _split_front_matter(text)
+    meta, body = _split_front_matter(text, source or article_id)
     url = url or meta.get("url")
     tokens = _md.parse(body)
 

@@ -1,43 +1,61 @@
-"""A small lay <-> clinical vocabulary of general consumer-health terms, for query expansion.
+"""Query wording: a small lay <-> clinical vocabulary, and typo repair against the corpus's words.
 
 Visitors say "charley horse", "physio" or "pills"; articles say "muscle spasm", "physical
 therapy" and "medications". Matching terms add the other wording to the query.
-Entries are general English health vocabulary, not tied to any one article.
+Entries are general English consumer-health vocabulary, not tied to any one article.
+
+Visitors also mistype ("dehydation", "relife"). A word that is neither English (SymSpell's
+bundled frequency dictionary) nor in the corpus is replaced by the nearest corpus word within
+edit distance 1 (short words) or 2.
 """
 
 from __future__ import annotations
 
 import re
+import threading
+from collections import Counter
+from collections.abc import Iterable
+from functools import lru_cache
 
-# lay phrase (regex, matched on word boundaries) -> clinical wording added to the query
+# lay phrase (regex, matched on word boundaries) -> clinical wording added to the query.
+# Longer, more specific phrases first: a span matched once is not matched again, so
+# "hot water bottle" means heat therapy and not also drinking water.
 LAY_TO_CLINICAL: dict[str, str] = {
+    r"heating pad|hot water bottle|warm (bath|compress)|heat (pack|pad)s?|hot pack": "heat therapy",
+    r"ice packs?|cold packs?|frozen peas|ice": "cold therapy",
     r"charley ?horses?|charlie ?horses?|cramp(s|ing|ed)?|crampy": "muscle spasm cramp",
     r"twitch(es|ing|y)?|jump(s|ing|y)|flutter(s|ing)?|quiver(s|ing)?": "twitching spasm",
-    r"lock(s|ed|ing)? up|seiz(e|es|ed|ing) up|tight(ens|ening)?|knot(s|ted)?": "tightening spasm",
+    r"lock(s|ed|ing)? up|seiz(e|es|ed|ing) up|clench(es|ed|ing)?( up)?|tight(ens|ening)?|knot(s|ted)?":
+        "tightening spasm",
     r"physio(therapy|therapist)?|pt|rehab": "physical therapy",
     r"pills?|meds|painkillers?|tablets?|ibuprofen|advil|tylenol|paracetamol|aspirin|naproxen": "medications pain relievers",
-    r"doc|gp|physician|clinic": "doctor healthcare professional",
+    r"doc|gp|physician|clinic|appointment": "doctor healthcare professional provider",
     r"scans?|x-?rays?|mri|ultrasound": "imaging",
     r"blood ?work|labs?": "blood tests",
-    r"water|drink(ing)?|fluids?|thirsty|dehydrated": "hydration fluid intake dehydration",
+    r"drink(ing)?|water|fluids?|thirsty|dehydrated": "hydration fluid intake dehydration",
     r"salts?|minerals?|electrolytes?|sodium|gatorade": "electrolyte imbalances minerals",
     r"bananas?": "potassium",
     r"milk|dairy": "calcium",
-    r"ice|ice pack|cold pack|frozen peas": "cold therapy",
-    r"heating pad|hot water bottle|warm (bath|compress)|heat pack": "heat therapy",
     r"stretch(es|ing)?|yoga": "stretching",
-    r"work(ing)? ?out|exercis(e|es|ing)|gym|running|sports?": "physical activity exercise overuse",
-    r"tired|fatigue|exhausted|worn out": "muscle fatigue overuse",
+    r"tired|fatigue|exhausted|worn out|run down": "muscle fatigue overuse",
+    r"work(ing)? ?out|exercis(e|es|ing)|gym|running|runs?|marathon|training|athletes?|sports?|football|soccer|"
+    r"basketball|tennis|cycling": "sports physical activity exercise overuse",
+    r"jobs?|shifts?|construction|manual work|on my feet|lifting": "physically demanding jobs",
     r"hurts?|aches?|aching|sore(ness)?|painful": "pain",
     r"pins and needles|tingl(e|es|ing)|numb": "numbness",
     r"puff(y|iness)|swollen": "swelling",
+    r"colou?r|pale|bluish|redness|discolou?r(ed|ation)?": "skin color",
     r"at night|while sleeping|wakes? me( up)?|in bed": "sleep",
     r"how long|lasts?|duration": "duration seconds minutes",
+    r"how (strong|bad|severe)|strength|intensity|mild|worse": "intensity severe",
+    r"diary|journal|log|keep(ing)? track|write (it |them )?down|record": "track note episodes patterns",
+    r"how common|who gets|prone|at risk|more likely": "common prevalent",
+    r"mean|sign of|indicate": "indicate sign",
     r"why|reason|cause(d|s)?|trigger(s|ed)?": "causes",
     r"stop|get rid|relieve|relief|treat|fix|cure|help|remed(y|ies)": "relief treatment home remedies",
     r"prevent(ion)?|avoid": "prevent",
     r"diet|eat(ing)?|food": "dietary changes",
-    r"surgery|operation|op": "surgery surgical intervention",
+    r"surgery|operations?|op": "surgery surgical intervention",
     r"thigh|quad(s|riceps)?|hamstrings?|calf|calves": "thigh calf muscles",
     r"nerves?|sciatica|pinched": "neurological nerve damage",
     r"blood flow|circulation": "poor circulation",
@@ -47,12 +65,77 @@ LAY_TO_CLINICAL: dict[str, str] = {
 }
 
 _COMPILED = [(re.compile(rf"\b(?:{k})\b", re.IGNORECASE), v) for k, v in LAY_TO_CLINICAL.items()]
+_WORD = re.compile(r"[A-Za-z]+")
+
+
+def expansion(question: str) -> str:
+    """Clinical wording for the lay terms in a question ("" if none)."""
+    extra: list[str] = []
+    rest = question
+    for pattern, words in _COMPILED:
+        if pattern.search(rest):
+            rest = pattern.sub(" ", rest)
+            if words not in extra:
+                extra.append(words)
+    return " ".join(extra)
 
 
 def expand_query(question: str) -> str:
     """The question plus the clinical wording of any lay terms it uses."""
-    extra = []
-    for pattern, words in _COMPILED:
-        if pattern.search(question) and words not in extra:
-            extra.append(words)
-    return f"{question} {' '.join(extra)}" if extra else question
+    extra = expansion(question)
+    return f"{question} {extra}" if extra else question
+
+
+@lru_cache(maxsize=1)
+def english_words() -> frozenset[str]:
+    """Known English words: SymSpell's bundled frequency dictionary (empty if not installed)."""
+    try:
+        from importlib.resources import files
+
+        text = (files("symspellpy") / "frequency_dictionary_en_82_765.txt").read_text(encoding="utf-8")
+    except (ImportError, OSError):
+        return frozenset()
+    return frozenset(line.split(" ", 1)[0] for line in text.splitlines() if line)
+
+
+class Speller:
+    """Repairs mistyped query words using the corpus's own vocabulary (SymSpell)."""
+
+    def __init__(self, texts: Iterable[str]):
+        counts = Counter(w.lower() for t in texts for w in _WORD.findall(t))
+        for words in LAY_TO_CLINICAL.values():
+            counts.update(w for w in words.split() if w not in counts)
+        self._counts = counts
+        self._known = english_words() | set(counts)
+        self._sym = None
+        self._lock = threading.Lock()
+
+    def _symspell(self):
+        # Built on the first unknown word: a few seconds for a large corpus, unneeded for most questions.
+        with self._lock:
+            if self._sym is None:
+                from symspellpy import SymSpell
+
+                sym = SymSpell(max_dictionary_edit_distance=2, prefix_length=7)
+                for word, n in self._counts.items():
+                    if len(word) >= 3:
+                        sym.create_dictionary_entry(word, n)
+                self._sym = sym
+        return self._sym
+
+    def fix(self, word: str) -> str:
+        """The corpus word a mistyped word most likely meant, or the word itself."""
+        w = word.lower()
+        if len(w) < 3 or w in self._known:
+            return word
+        try:
+            from symspellpy import Verbosity
+
+            sym = self._symspell()
+        except ImportError:  # optional: without it, questions go through unchanged
+            return word
+        found = sym.lookup(w, Verbosity.TOP, max_edit_distance=1 if len(w) <= 5 else 2)
+        return found[0].term if found else word
+
+    def correct(self, question: str) -> str:
+        return _WORD.sub(lambda m: self.fix(m.group(0)), question)

@@ -1,27 +1,310 @@
-"""The Gradio chat app (placeholder until the chat UI lands)."""
+"""The web chat: a Gradio UI over `Answerer`, a `/chat` API with per-session memory, and the ASGI app.
+
+`make_chat(answerer)` is the plain handler (tests call it without a server); `build_demo` wires it
+into Gradio; `build_app` mounts the demo on FastAPI with the frame-ancestors policy; `launch` serves it.
+Privacy: analytics off, no share links, run history off, nothing a visitor types is logged or written.
+"""
 
 from __future__ import annotations
 
+import json
+import logging
 import os
+import re
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+# Before gradio is imported anywhere: it reads this at import and at Blocks creation.
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+
+from .answering import Answerer  # noqa: E402
+from .types import Answer  # noqa: E402
+
+from .messages import DISCLAIMER, ERROR  # noqa: E402
+
+log = logging.getLogger(__name__)
+
+STATIC = Path(__file__).parent / "static"
+TITLE = "Ask about knee muscle spasms"
+MAX_API_TURNS = 10  # visitor messages kept per API session: enough for follow-ups, bounded memory
+API_SESSION_TTL = 3600  # seconds an idle API conversation is kept in memory
+# Every ASCII punctuation character can be backslash-escaped in CommonMark.
+_MD_PUNCT = r"""!"#$%&'()*+,\-./:;<=>?@\[\\\]^_`{|}~"""
 
 
-def build_demo():
+def _env(name: str, default: str) -> str:
+    return os.environ.get(f"ASKKNEE_{name}", default)
+
+
+@dataclass(frozen=True)
+class WebSettings:
+    """Serving knobs; defaults plus ASKKNEE_* / GRADIO_* environment overrides."""
+
+    host: str = field(default_factory=lambda: os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"))
+    port: int = field(default_factory=lambda: int(os.environ.get("GRADIO_SERVER_PORT", "7860")))
+    # Sub-path when served behind a reverse proxy, e.g. "/askknee" (Gradio's own variable also works).
+    root_path: str = field(default_factory=lambda: _env("ROOT_PATH", os.environ.get("GRADIO_ROOT_PATH", "")))
+    # CSP frame-ancestors source list, e.g. "'self' https://docus.ai"; empty = any site may frame the chat.
+    frame_ancestors: str = field(default_factory=lambda: _env("FRAME_ANCESTORS", ""))
+    # Answers are CPU-bound and take milliseconds: a few workers drain a long queue quickly.
+    concurrency: int = field(default_factory=lambda: int(_env("CONCURRENCY", "4")))
+    max_queue: int = field(default_factory=lambda: int(_env("MAX_QUEUE", "200")))
+    # Opt-in JSON-lines file for like/dislike votes (never the visitor's text); empty = memory only.
+    feedback_file: str = field(default_factory=lambda: _env("FEEDBACK_FILE", ""))
+
+
+# --- visitor text -----------------------------------------------------------------------------
+
+def escape_visitor_text(text: str) -> str:
+    """Markdown/HTML-inert form of what a visitor typed, so the chat shows it literally."""
+    return re.sub(f"([{_MD_PUNCT}])", r"\\\1", text)
+
+
+def unescape_visitor_text(text: str) -> str:
+    return re.sub(f"\\\\([{_MD_PUNCT}])", r"\1", text)
+
+
+def _content_text(content) -> str:
+    """Text of a message's content in any of Gradio's shapes (str, part dict, list of parts)."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, dict):
+        return str(content.get("text") or "") if content.get("type", "text") == "text" else ""
+    if isinstance(content, (list, tuple)):
+        return "".join(_content_text(c) for c in content)
+    return ""
+
+
+def visitor_messages(history) -> list[str]:
+    """The visitor's earlier messages, oldest first, from Gradio's messages-format history."""
+    out = []
+    for msg in history or []:
+        if isinstance(msg, dict) and msg.get("role") == "user":
+            text = unescape_visitor_text(_content_text(msg.get("content"))).strip()
+            if text:
+                out.append(text)
+    return out
+
+
+# --- handlers -----------------------------------------------------------------------------------
+
+def safe_reply(answerer: Answerer, message: str, history: list[str]) -> Answer:
+    """`answerer.reply`, turning an unexpected failure into an apology (the disclaimer still ends it)."""
+    try:
+        return answerer.reply(message, history)
+    except Exception as e:  # noqa: BLE001 - a visitor must get a reply, whatever broke
+        # The type only: an exception's text may quote the visitor's message.
+        log.error("reply failed: %s", type(e).__name__)
+        return Answer(question="", status="error", text=f"{ERROR}\n\n{DISCLAIMER}", disclaimer=DISCLAIMER)
+
+
+def make_chat(answerer: Answerer):
+    """The chat handler `chat(message, history) -> str`: the reply's markdown (answer, sources, disclaimer)."""
+
+    def chat(message: str, history: list | None = None) -> str:
+        return safe_reply(answerer, unescape_visitor_text(message or ""), visitor_messages(history)).text
+
+    return chat
+
+
+def reply_message(answer: Answer) -> dict:
+    """The chatbot message for an answer: markdown text plus its follow-ups as clickable options."""
+    msg: dict = {"role": "assistant", "content": answer.text}
+    if answer.suggestions:
+        msg["options"] = [{"value": s, "label": s} for s in answer.suggestions]
+    return msg
+
+
+class Feedback:
+    """Like/dislike tallies in memory, optionally appended to a JSON-lines file (no visitor text)."""
+
+    def __init__(self, path: str | Path | None = None):
+        self.path = Path(path) if path else None
+        self.counts: Counter[str] = Counter()
+        self._lock = threading.Lock()
+
+    def record(self, liked: bool, reply: str = "") -> None:
+        kind = "like" if liked else "dislike"
+        # Only the article links the reply cited: the reply can echo the visitor, the links cannot.
+        sources = sorted(set(re.findall(r"\]\((https?://[^)\s]+)\)", reply or "")))
+        with self._lock:
+            self.counts[kind] += 1
+            if self.path:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                with self.path.open("a", encoding="utf-8") as f:
+                    f.write(json.dumps({"time": int(time.time()), "vote": kind, "sources": sources}) + "\n")
+
+
+# --- page -----------------------------------------------------------------------------------------
+
+def _article(answerer: Answerer) -> tuple[str, str]:
+    chunks = answerer.retriever.chunks
+    titles = {(c.article_title, c.url.split("#")[0]) for c in chunks}
+    if len(titles) == 1:
+        return next(iter(titles))
+    return f"{len(titles)} health articles", ""
+
+
+def faq_examples(answerer: Answerer, n: int = 4) -> list[str]:
+    """The first FAQ questions of the corpus, as example questions."""
+    seen: list[str] = []
+    for c in answerer.retriever.chunks:
+        if c.kind == "faq" and c.question and c.question not in seen:
+            seen.append(c.question)
+    return seen[:n]
+
+
+CSS = (STATIC / "askknee.css").read_text(encoding="utf-8") if (STATIC / "askknee.css").exists() else ""
+
+
+def _theme():
     import gradio as gr
 
-    from .retrieval import Retriever
+    # System fonts only: a web font from a CDN would leak visitors' addresses and stall offline.
+    system = ["system-ui", "-apple-system", "Segoe UI", "Roboto", "Helvetica Neue", "Arial", "sans-serif"]
+    mono = ["ui-monospace", "SFMono-Regular", "Menlo", "Consolas", "monospace"]
+    return gr.themes.Default(primary_hue="teal", font=system, font_mono=mono)
 
-    retriever = Retriever.from_settings()
 
-    def chat(message, history):
-        hits = retriever.search(message, k=1) if message.strip() else []
-        return hits[0].chunk.text if hits else "Please type a question about the article."
+def build_demo(answerer: Answerer | None = None, settings: WebSettings | None = None, feedback: Feedback | None = None):
+    """The Gradio Blocks: header, chat (examples, follow-ups, retry/undo, votes), disclaimer, `/chat` API."""
+    import gradio as gr
 
-    return gr.ChatInterface(chat, title="Ask about knee muscle spasms", api_name="chat")
+    settings = settings or WebSettings()
+    answerer = answerer or Answerer.from_settings()
+    feedback = feedback or Feedback(settings.feedback_file or None)
+    title, url = _article(answerer)
+    article = f"[{title}]({url})" if url else title
+
+    def respond(message: str, history: list):
+        answer = safe_reply(answerer, unescape_visitor_text(message or ""), visitor_messages(history))
+        return reply_message(answer)
+
+    def api_chat(message: str, turns: list[str]) -> tuple[str, list[str]]:
+        # Over the API the conversation lives in this per-session State (server memory, TTL-bounded).
+        message = message or ""
+        text = safe_reply(answerer, message, list(turns or [])).text
+        if message.strip():
+            turns = (list(turns or []) + [message.strip()])[-MAX_API_TURNS:]
+        return text, turns
+
+    def on_like(data):
+        feedback.record(bool(data.liked), _content_text(data.value))
+
+    on_like.__annotations__ = {"data": gr.LikeData}  # resolved here: Gradio injects LikeData by type
+
+    class _ChatInterface(gr.ChatInterface):
+        """ChatInterface that shows visitor messages literally (never as live HTML or markdown)."""
+
+        def _append_message_to_history(self, message, history, role="user"):
+            if role == "user" and isinstance(message, str):
+                message = escape_visitor_text(unescape_visitor_text(message))
+            return super()._append_message_to_history(message, history, role)
+
+        def _pop_last_user_message(self, history):
+            history, message = super()._pop_last_user_message(history)
+            return history, unescape_visitor_text(message) if isinstance(message, str) else message
+
+    with gr.Blocks(title=TITLE, fill_height=True, fill_width=True, analytics_enabled=False) as demo:
+        gr.Markdown(
+            f"# {TITLE}\nAnswers come only from the article {article}, each with a link to its section.",
+            elem_id="askknee-header",
+        )
+        chatbot = gr.Chatbot(
+            label="Conversation", show_label=False, scale=1, height="60vh", min_height=280,
+            sanitize_html=True, render_markdown=True, latex_delimiters=[], allow_tags=False,
+            feedback_options=("Like", "Dislike"), buttons=["copy"], elem_id="askknee-chat",
+            placeholder="Ask a question about knee muscle spasms, or pick an example below.",
+        )
+        chatbot.like(on_like, None, None, api_visibility="private", queue=False)
+        chat_ui = _ChatInterface(
+            respond, chatbot=chatbot,
+            textbox=gr.Textbox(placeholder="Type your question…", show_label=False, max_length=1000,
+                               submit_btn=True, stop_btn=False, autofocus=False),
+            examples=faq_examples(answerer) or None, run_examples_on_click=True, cache_examples=False,
+            api_name="chat_ui", api_visibility="private", fill_height=True, flagging_mode="never",
+        )
+        gr.Markdown(f"**Disclaimer.** {DISCLAIMER}", elem_id="askknee-disclaimer")
+        # The program API: `Client(url).predict(message, api_name="/chat")`.
+        api_in = gr.Textbox(visible=False, label="message")
+        api_out = gr.Textbox(visible=False, label="reply")
+        turns = gr.State([], time_to_live=API_SESSION_TTL)
+        api_btn = gr.Button(visible=False)
+        api_btn.click(api_chat, [api_in, turns], [api_out, turns], api_name="chat",
+                      api_description="Ask a question; successive calls from one client are one conversation.")
+    demo.queue(default_concurrency_limit=settings.concurrency, max_size=settings.max_queue)
+    demo.askknee_feedback = feedback  # type: ignore[attr-defined]  # for tests and operators
+    demo.askknee_chat = chat_ui  # type: ignore[attr-defined]
+    return demo
+
+
+# --- serving ---------------------------------------------------------------------------------------
+
+class FrameAncestorsMiddleware:
+    """ASGI middleware: `Content-Security-Policy: frame-ancestors …` on every response (when configured)."""
+
+    def __init__(self, app, ancestors: str):
+        self.app = app
+        self.header = (b"content-security-policy", f"frame-ancestors {ancestors}".encode())
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+
+        async def send_with_csp(message):
+            if message["type"] == "http.response.start":
+                headers = [h for h in message.get("headers", []) if h[0].lower() != b"x-frame-options"]
+                message = {**message, "headers": headers + [self.header]}
+            await send(message)
+
+        await self.app(scope, receive, send_with_csp)
+
+
+def build_app(demo=None, settings: WebSettings | None = None):
+    """FastAPI app: the chat at `/`, the example host page, and `/gradio.js` for `<gradio-app>` embedding."""
+    import gradio as gr
+    from fastapi import FastAPI
+    from fastapi.responses import FileResponse
+
+    settings = settings or WebSettings()
+    demo = demo or build_demo(settings=settings)
+    app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
+
+    @app.get("/embed-example.html", include_in_schema=False)
+    def embed_example():
+        return FileResponse(STATIC / "embed-example.html")
+
+    @app.get("/gradio.js", include_in_schema=False)
+    def web_component():
+        # Gradio's `<gradio-app>` loader, served here so host pages need no CDN; it imports ./assets/…
+        return FileResponse(Path(gr.__file__).parent / "templates" / "frontend" / "gradio.js",
+                            media_type="text/javascript", headers={"Access-Control-Allow-Origin": "*"})
+
+    if settings.frame_ancestors.strip():
+        app.add_middleware(FrameAncestorsMiddleware, ancestors=settings.frame_ancestors.strip())
+    return gr.mount_gradio_app(
+        app, demo, path="/", server_name=settings.host, server_port=settings.port,
+        root_path=settings.root_path or None, footer_links=["api"], run_history=False,
+        theme=_theme(), css=CSS, mcp_server=False, ssr_mode=False, pwa=False,
+    )
 
 
 def launch(host: str | None = None, port: int | None = None) -> None:
-    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
-    build_demo().launch(
-        server_name=host or os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),
-        server_port=port or int(os.environ.get("GRADIO_SERVER_PORT", "7860")),
-    )
+    """Serve the chat (blocking). Loads the index (rebuilt only when stale) and warms the model first."""
+    import uvicorn
+
+    from dataclasses import replace
+
+    settings = WebSettings()
+    settings = replace(settings, host=host or settings.host, port=port or settings.port)
+    started = time.perf_counter()
+    answerer = Answerer.from_settings()
+    answerer.reply("What is a knee muscle spasm?")  # loads the model now, not on the first visitor
+    app = build_app(build_demo(answerer, settings), settings)
+    print(f"askknee: ready in {time.perf_counter() - started:.1f}s on http://{settings.host}:{settings.port}"
+          f"{settings.root_path}/", flush=True)
+    # No access log: it would record visitors' addresses; request bodies are never logged.
+    uvicorn.run(app, host=settings.host, port=settings.port, access_log=False, log_level="warning")

@@ -1,0 +1,472 @@
+"""Retrieval evaluation: labelled BEIR data, TREC runs, trec_eval-compatible metrics, reading budgets.
+
+- Labelled questions live in `data/eval/` in BEIR layout (`queries.jsonl`, `qrels/<split>.tsv`);
+  each question also carries a short answer phrase quoted from the article, so any system's
+  output, with any chunking, can be judged by its text.
+- Rank metrics come from `ir-measures` (which wraps `pytrec_eval`, i.e. trec_eval itself).
+- Hit rate at a reading budget: does an answer phrase appear within the first N characters of
+  the ranked passages? It keeps comparisons honest across chunk sizes: a system returning one
+  2,000-character chunk cannot "win" by making the reader read more.
+
+Needs the optional `[eval]` extra (`ir-measures`, `matplotlib`).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import statistics
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import QueryError
+
+DATA_DIR = Path(__file__).parent / "data" / "eval"
+SPLITS = ("dev", "test")
+OOS_SPLIT = "oos"
+BUDGETS = (300, 600)
+DEPTH = 10  # passages ranked per question
+RANK_MEASURES = ("R@1", "R@3", "R@5", "RR@10", "nDCG@10", "Success@1", "Success@3")
+# Column names in tables and reports (RR@10 averaged over questions is MRR@10).
+LABELS = {"R@1": "R@1", "R@3": "R@3", "R@5": "R@5", "RR@10": "MRR@10", "nDCG@10": "nDCG@10",
+          "Success@1": "S@1", "Success@3": "S@3", "hit@300": "hit@300", "hit@600": "hit@600"}
+METRICS = tuple(LABELS)
+
+Qrels = dict[str, dict[str, int]]   # query id -> passage id -> relevance grade
+Run = dict[str, dict[str, float]]   # query id -> passage id -> score
+
+
+# ---------------------------------------------------------------- labelled data
+
+
+@dataclass(frozen=True)
+class Query:
+    id: str
+    text: str
+    split: str
+    answers: tuple[str, ...] = ()   # any one of them, found in the passages, answers the question
+    style: str = ""
+
+
+@dataclass(frozen=True)
+class LabelledSet:
+    split: str
+    queries: tuple[Query, ...]
+    qrels: Qrels = field(default_factory=dict)
+
+    @property
+    def answers(self) -> dict[str, tuple[str, ...]]:
+        return {q.id: q.answers for q in self.queries}
+
+
+def _read_lines(path: Path) -> list[str]:
+    try:
+        return Path(path).read_text(encoding="utf-8").splitlines()
+    except OSError as e:
+        raise QueryError(f"cannot read {path} ({e.strerror}); check the path") from None
+    except UnicodeDecodeError:
+        raise QueryError(f"{path} is not UTF-8 text") from None
+
+
+def read_queries(path: Path) -> list[Query]:
+    """BEIR queries.jsonl; `metadata.answer` may be one phrase or a list of alternatives."""
+    out = []
+    for n, line in enumerate(_read_lines(path), start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+            meta = row.get("metadata") or {}
+            answer = meta.get("answer") or ()
+            out.append(Query(id=str(row["_id"]), text=str(row["text"]), split=str(meta.get("split", "")),
+                             answers=(answer,) if isinstance(answer, str) else tuple(answer),
+                             style=str(meta.get("style", ""))))
+        except (ValueError, KeyError, TypeError, AttributeError):
+            raise QueryError(f"{path}:{n}: expected a JSON object with \"_id\" and \"text\"") from None
+    return out
+
+
+def write_queries(queries: Iterable[Query], path: Path) -> None:
+    with open(path, "w", encoding="utf-8") as f:
+        for q in queries:
+            answer = q.answers[0] if len(q.answers) == 1 else list(q.answers)
+            meta = {"split": q.split, "answer": answer, "style": q.style}
+            f.write(json.dumps({"_id": q.id, "text": q.text, "metadata": meta}, ensure_ascii=False) + "\n")
+
+
+def read_qrels(path: Path) -> Qrels:
+    """BEIR qrels (`query-id corpus-id score`, header optional) or TREC qrels (`qid 0 docid rel`)."""
+    qrels: Qrels = {}
+    for n, line in enumerate(_read_lines(path), start=1):
+        parts = line.split()
+        if not parts or (n == 1 and parts[0] == "query-id"):
+            continue
+        if len(parts) == 3:
+            qid, doc, rel = parts
+        elif len(parts) == 4:
+            qid, _, doc, rel = parts
+        else:
+            raise QueryError(f"{path}:{n}: expected 3 (BEIR) or 4 (TREC) columns, got {len(parts)}")
+        try:
+            qrels.setdefault(qid, {})[doc] = int(rel)
+        except ValueError:
+            raise QueryError(f"{path}:{n}: relevance {rel!r} is not a whole number") from None
+    return qrels
+
+
+def write_qrels(qrels: Qrels, path: Path, *, trec: bool = False) -> None:
+    """BEIR tsv with header, or TREC's four columns."""
+    with open(path, "w", encoding="utf-8") as f:
+        if not trec:
+            f.write("query-id\tcorpus-id\tscore\n")
+        for qid, docs in qrels.items():
+            for doc, rel in docs.items():
+                f.write(f"{qid} 0 {doc} {rel}\n" if trec else f"{qid}\t{doc}\t{rel}\n")
+
+
+def read_run(path: Path) -> Run:
+    """TREC run: `qid Q0 docid rank score tag` per line."""
+    run: Run = {}
+    for n, line in enumerate(_read_lines(path), start=1):
+        parts = line.split()
+        if not parts:
+            continue
+        if len(parts) != 6:
+            raise QueryError(f"{path}:{n}: a TREC run line has 6 columns (qid Q0 docid rank score tag)")
+        try:
+            run.setdefault(parts[0], {})[parts[2]] = float(parts[4])
+        except ValueError:
+            raise QueryError(f"{path}:{n}: score {parts[4]!r} is not a number") from None
+    return run
+
+
+def ranked_ids(scores: Mapping[str, float]) -> list[str]:
+    """Passage ids best first; ties by id, as trec_eval breaks them."""
+    return [d for d, _ in sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))]
+
+
+def write_run(run: Run, path: Path, tag: str = "askknee") -> None:
+    with open(path, "w", encoding="utf-8") as f:
+        for qid, scores in run.items():
+            for rank, doc in enumerate(ranked_ids(scores), start=1):
+                f.write(f"{qid} Q0 {doc} {rank} {scores[doc]:.6f} {tag}\n")
+
+
+def load_split(split: str, data_dir: Path = DATA_DIR) -> LabelledSet:
+    """The labelled questions of one split (`dev`, `test`) or the out-of-scope set (`oos`)."""
+    data_dir = Path(data_dir)
+    if split == OOS_SPLIT:
+        return LabelledSet(OOS_SPLIT, tuple(read_queries(data_dir / "queries-out-of-scope.jsonl")))
+    if split not in SPLITS:
+        raise QueryError(f"unknown split {split!r}; use one of {', '.join(SPLITS)}")
+    qrels = read_qrels(data_dir / "qrels" / f"{split}.tsv")
+    queries = tuple(q for q in read_queries(data_dir / "queries.jsonl") if q.id in qrels)
+    return LabelledSet(split, queries, qrels)
+
+
+# ---------------------------------------------------------------- metrics
+
+_LINK = re.compile(r"!?\[([^\]]*)\]\([^)]*\)")
+_TRANSLATE = str.maketrans({"’": "'", "‘": "'", "“": '"', "”": '"', "–": "-", "—": "-", "*": None,
+                            "_": None, "`": None, "#": None, "\\": None})
+
+
+def normalise(text: str) -> str:
+    """Lower case, plain quotes, markdown links/emphasis dropped, spaces collapsed.
+
+    Applied to both passages and answer phrases, so raw-markdown chunks (as a plain text
+    splitter produces) are judged on their words, not their markup.
+    """
+    return re.sub(r"\s+", " ", _LINK.sub(r"\1", text).translate(_TRANSLATE)).strip().lower()
+
+
+def budget_hit(passages: Sequence[str], answers: Sequence[str], budget: int) -> bool:
+    """Whether any answer phrase lies wholly within the first `budget` characters of the
+    ranked passages (normalised and joined by one space)."""
+    read = " ".join(normalise(p) for p in passages)[:budget]
+    return any(normalise(a) in read for a in answers if a.strip())
+
+
+def hit_rates(passages: Mapping[str, Sequence[str]], answers: Mapping[str, Sequence[str]],
+              budgets: Sequence[int] = BUDGETS) -> dict[str, float]:
+    """Share of questions (those with answers) answered within each reading budget."""
+    qids = [q for q in answers if answers[q]]
+    if not qids:
+        return {}
+    return {f"hit@{b}": sum(budget_hit(passages.get(q, ()), answers[q], b) for q in qids) / len(qids)
+            for b in budgets}
+
+
+def rank_metrics(qrels: Qrels, run: Run, measures: Sequence[str] = RANK_MEASURES) -> dict[str, float]:
+    """Mean of each measure over the questions in `qrels` (a question missing from the run scores 0,
+    as `trec_eval -c` does)."""
+    import ir_measures
+
+    parsed = [ir_measures.parse_measure(m) for m in measures]
+    values: dict[str, dict[str, float]] = {str(m): {} for m in parsed}
+    for r in ir_measures.iter_calc(parsed, qrels, {q: d for q, d in run.items() if q in qrels and d}):
+        values[str(r.measure)][r.query_id] = r.value
+    return {m: sum(v.get(q, 0.0) for q in qrels) / len(qrels) if qrels else 0.0 for m, v in values.items()}
+
+
+def per_query_rr(qrels: Qrels, run: Run) -> dict[str, float]:
+    """Reciprocal rank of the first relevant passage in the top 10, per question."""
+    out = {}
+    for q, rels in qrels.items():
+        ranked = ranked_ids(run.get(q, {}))[:DEPTH]
+        out[q] = next((1.0 / r for r, d in enumerate(ranked, start=1) if rels.get(d, 0) > 0), 0.0)
+    return out
+
+
+def percentile(values: Sequence[float], p: float) -> float:
+    """Nearest-rank percentile (p in 0..100)."""
+    if not values:
+        return float("nan")
+    s = sorted(values)
+    return s[min(len(s) - 1, max(0, int(-(-p * len(s) // 100)) - 1))]
+
+
+# ---------------------------------------------------------------- running retrievers
+
+
+@dataclass(frozen=True)
+class ConfigResult:
+    """One retriever configuration scored on one split."""
+    name: str
+    metrics: dict[str, float]
+    run: Run
+    passages: dict[str, list[str]]      # query id -> ranked passage texts
+    top_scores: dict[str, float]        # query id -> best score (for thresholds)
+    latency_ms: tuple[float, ...] = ()  # one per question, warm, in process
+
+    @property
+    def p50_ms(self) -> float:
+        return statistics.median(self.latency_ms) if self.latency_ms else float("nan")
+
+    @property
+    def p95_ms(self) -> float:
+        return percentile(self.latency_ms, 95)
+
+
+SearchFn = Callable[[str], Sequence[tuple[str, str, float]]]  # question -> [(id, text, score)] best first
+
+
+def score_config(name: str, search: SearchFn, labelled: LabelledSet, *, warmup: int = 3) -> ConfigResult:
+    """Run one configuration over a labelled set, timing each question."""
+    for q in labelled.queries[:warmup]:
+        search(q.text)
+    run: Run = {}
+    passages: dict[str, list[str]] = {}
+    top: dict[str, float] = {}
+    times = []
+    for q in labelled.queries:
+        t0 = time.perf_counter()
+        hits = list(search(q.text))
+        times.append((time.perf_counter() - t0) * 1000)
+        # Run scores are made from ranks: trec_eval re-sorts by score, and tied scores would let
+        # it reorder passages that our ranking put in a definite order.
+        run[q.id] = {doc: float(len(hits) - r) for r, (doc, _, _) in enumerate(hits)}
+        passages[q.id] = [text for _, text, _ in hits]
+        top[q.id] = float(hits[0][2]) if hits else 0.0
+    metrics = rank_metrics(labelled.qrels, run) if labelled.qrels else {}
+    metrics.update(hit_rates(passages, labelled.answers))
+    return ConfigResult(name, metrics, run, passages, top, tuple(times))
+
+
+def retriever_search(retriever, mode: str, k: int = DEPTH) -> SearchFn:
+    def search(question: str):
+        return [(h.chunk.id, h.chunk.text, h.score) for h in retriever.search(question, k=k, mode=mode)]
+    return search
+
+
+def retriever_configs(retriever) -> dict[str, SearchFn]:
+    """The configurations compared by `askknee eval`: dense, lexical, fused and its variants."""
+    from .retrieval import VARIANTS
+
+    configs = {mode: retriever_search(retriever, mode) for mode in ("dense", "lexical", "fused")}
+    for name, make in VARIANTS.items():
+        configs[name] = retriever_search(make(retriever), "fused")
+    return configs
+
+
+def evaluate(retriever, split: str = "dev", data_dir: Path = DATA_DIR,
+             configs: Mapping[str, SearchFn] | None = None) -> list[ConfigResult]:
+    labelled = load_split(split, data_dir)
+    configs = configs if configs is not None else retriever_configs(retriever)
+    return [score_config(name, fn, labelled) for name, fn in configs.items()]
+
+
+# ---------------------------------------------------------------- threshold curve
+
+
+@dataclass(frozen=True)
+class CurvePoint:
+    threshold: float
+    answered: float        # share of in-scope questions answered (top score >= threshold)
+    answered_right: float  # ... and the top passage is relevant
+    declined_oos: float    # share of out-of-scope questions declined
+
+
+def threshold_curve(in_scope: ConfigResult, qrels: Qrels, oos_top: Mapping[str, float],
+                    steps: int = 101) -> list[CurvePoint]:
+    """Answer/decline trade-off of thresholding the top-1 score."""
+    first = {q: (ranked_ids(in_scope.run[q]) or [None])[0] for q in in_scope.run}
+    n_in, n_oos = len(in_scope.top_scores), len(oos_top)
+    out = []
+    for i in range(steps):
+        t = i / (steps - 1)
+        ans = [q for q, s in in_scope.top_scores.items() if s >= t]
+        right = [q for q in ans if qrels.get(q, {}).get(first[q], 0) > 0]
+        out.append(CurvePoint(t, len(ans) / n_in if n_in else 0.0, len(right) / n_in if n_in else 0.0,
+                              sum(s < t for s in oos_top.values()) / n_oos if n_oos else 0.0))
+    return out
+
+
+# ---------------------------------------------------------------- output
+
+
+def format_table(results: Sequence[ConfigResult], extra: Sequence[ConfigResult] = ()) -> str:
+    rows = list(results) + list(extra)
+    metrics = [m for m in METRICS if any(m in r.metrics for r in rows)]
+    head = f"{'configuration':<22}" + "".join(f"{LABELS[m]:>9}" for m in metrics) + f"{'p50 ms':>9}{'p95 ms':>9}"
+    lines = [head, "-" * len(head)]
+    for r in rows:
+        cells = "".join(f"{r.metrics[m]:>9.3f}" if m in r.metrics else f"{'-':>9}" for m in metrics)
+        lat = f"{r.p50_ms:>9.1f}{r.p95_ms:>9.1f}" if r.latency_ms else f"{'-':>9}{'-':>9}"
+        lines.append(f"{r.name:<22}{cells}{lat}")
+    return "\n".join(lines)
+
+
+def results_json(split: str, results: Sequence[ConfigResult], n: int) -> dict:
+    return {"split": split, "questions": n, "configurations": [
+        {"name": r.name, "metrics": {LABELS[m]: round(v, 4) for m, v in r.metrics.items()},
+         "latency_ms": {"p50": round(r.p50_ms, 2), "p95": round(r.p95_ms, 2)} if r.latency_ms else None}
+        for r in results]}
+
+
+def write_report(out_dir: Path, split: str, results: Sequence[ConfigResult],
+                 curve: Sequence[CurvePoint] = (), curve_config: str = "fused",
+                 threshold: float | None = None, n_oos: int = 0) -> list[Path]:
+    """`report.md` plus `metrics.png` (grouped bars) and, with a curve, `threshold.png`."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # no display on servers and CI
+    import matplotlib.pyplot as plt
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    metrics = [m for m in METRICS if any(m in r.metrics for r in results)]
+    fig, ax = plt.subplots(figsize=(11, 4.8))
+    width = 0.8 / max(1, len(results))
+    for i, r in enumerate(results):
+        xs = [j + i * width for j in range(len(metrics))]
+        ax.bar(xs, [r.metrics.get(m, 0.0) for m in metrics], width, label=r.name)
+    ax.set_xticks([j + width * (len(results) - 1) / 2 for j in range(len(metrics))],
+                  [LABELS[m] for m in metrics])
+    ax.set_ylim(0, 1.05)
+    ax.set_ylabel("score")
+    ax.set_title(f"Retrieval on the {split} split ({len(results[0].run) if results else 0} questions)")
+    ax.grid(axis="y", alpha=0.3)
+    fig.legend(*ax.get_legend_handles_labels(), fontsize=8, ncols=min(5, len(results)), loc="lower center")
+    fig.tight_layout(rect=(0, 0.07 * (1 + (len(results) - 1) // 5), 1, 1))  # legend below, off the bars
+    paths = [out_dir / "metrics.png"]
+    fig.savefig(paths[0], dpi=110)
+    plt.close(fig)
+    if curve:
+        fig, ax = plt.subplots(figsize=(7, 5.2))
+        ts = [p.threshold for p in curve]
+        ax.plot(ts, [p.answered for p in curve], label="in-scope answered")
+        ax.plot(ts, [p.answered_right for p in curve], label="in-scope answered, top passage relevant")
+        ax.plot(ts, [p.declined_oos for p in curve], label=f"out-of-scope declined ({n_oos})")
+        if threshold is not None:
+            ax.axvline(threshold, color="grey", linestyle="--", label=f"current threshold {threshold:.2f}")
+        ax.set_xlabel(f"threshold on the {curve_config} top-1 score")
+        ax.set_ylabel("share of questions")
+        ax.set_ylim(0, 1.02)
+        ax.set_title("Answer / decline trade-off")
+        ax.grid(alpha=0.3)
+        fig.legend(*ax.get_legend_handles_labels(), fontsize=8, ncols=2, loc="lower center")
+        fig.tight_layout(rect=(0, 0.14, 1, 1))
+        paths.append(out_dir / "threshold.png")
+        fig.savefig(paths[1], dpi=110)
+        plt.close(fig)
+    lines = [f"# Retrieval evaluation — `{split}` split", "",
+             f"{len(results[0].run) if results else 0} labelled questions; ranked depth {DEPTH}. "
+             "R@k is trec_eval recall (share of a question's relevant passages in the top k); "
+             "S@k: any relevant passage in the top k; hit@N: an answer phrase within the first N "
+             "characters of the ranked passages. Latency: warm, in process, one question at a time.", "",
+             "```", format_table(results), "```", "", "![metrics](metrics.png)", ""]
+    if curve:
+        lines += ["## Answer / decline threshold", "",
+                  f"Top-1 `{curve_config}` score thresholded; {n_oos} out-of-scope questions.", "",
+                  "![threshold](threshold.png)", "", "| threshold | answered | answered, right | oos declined |",
+                  "|---:|---:|---:|---:|"]
+        lines += [f"| {p.threshold:.2f} | {p.answered:.2f} | {p.answered_right:.2f} | {p.declined_oos:.2f} |"
+                  for p in curve[::5]]
+    paths.append(out_dir / "report.md")
+    paths[-1].write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return paths
+
+
+# ---------------------------------------------------------------- command line
+
+
+def _score_run_file(args) -> int:
+    if not args.qrels:
+        raise QueryError("--run needs --qrels QRELS (BEIR tsv or TREC qrels)")
+    qrels = read_qrels(Path(args.qrels))
+    run = read_run(Path(args.run))
+    if not qrels:
+        raise QueryError(f"{args.qrels} has no judgements")
+    metrics = rank_metrics(qrels, run)
+    # Text hit rates too, when the run's passages are ours and its questions are labelled.
+    try:
+        from .chunking import chunk_corpus
+        from .cli import _settings
+        from .ingest import load_corpus
+
+        texts = {c.id: c.text for c in chunk_corpus(load_corpus(_settings(args).corpus_dir))}
+        answers = {q.id: q.answers for q in read_queries(DATA_DIR / "queries.jsonl") if q.id in qrels}
+        passages = {q: [texts[d] for d in ranked_ids(run.get(q, {}))[:DEPTH] if d in texts] for q in answers}
+        if answers and all(d in texts for docs in run.values() for d in docs):
+            metrics.update(hit_rates(passages, answers))
+    except Exception:  # noqa: BLE001 - hit rates are a bonus; rank metrics stand alone
+        pass
+    result = ConfigResult(Path(args.run).name, metrics, run, {}, {})
+    if args.json:
+        print(json.dumps(results_json("run", [result], len(qrels)), indent=2))
+    else:
+        print(f"{Path(args.run).name} against {args.qrels}: {len(qrels)} questions\n")
+        print(format_table([result]))
+    return 0
+
+
+def cli_main(args) -> int:
+    """`askknee eval`: score every retriever configuration on a split, or score a TREC run."""
+    if getattr(args, "run", None):
+        return _score_run_file(args)
+    from .cli import _settings
+    from .retrieval import Retriever
+
+    settings = _settings(args)
+    retriever = Retriever.from_settings(settings)
+    labelled = load_split(args.split)
+    results = evaluate(retriever, args.split)
+    if args.json:
+        print(json.dumps(results_json(args.split, results, len(labelled.queries)), indent=2))
+    else:
+        print(f"split {args.split}: {len(labelled.queries)} questions, model {settings.model}\n")
+        print(format_table(results))
+    if args.report:
+        oos = load_split(OOS_SPLIT)
+        fused = next(r for r in results if r.name == "fused")
+        oos_result = score_config("fused", retriever_search(retriever, "fused"), oos)
+        curve = threshold_curve(fused, labelled.qrels, oos_result.top_scores)
+        paths = write_report(Path(args.report), args.split, results, curve, "fused",
+                             settings.answer_threshold, len(oos.queries))
+        import sys
+
+        print(f"wrote {', '.join(str(p) for p in paths)}", file=sys.stderr)
+    return 0

@@ -1,0 +1,59 @@
+"""Every fixed sentence the bot says in its own voice — the one reviewed place.
+
+Medical content is never written here except as the article's own words (the disclaimer and
+the "When to See a Doctor" guidance are quoted from the page). Nothing here echoes the visitor.
+Change wording only with review: tests check that replies are article quotes or these strings.
+"""
+
+from __future__ import annotations
+
+# The article's own disclaimer, verbatim; it ends every reply on every path.
+DISCLAIMER = (
+    "This tool is not intended to be a substitute for professional medical advice, diagnosis, "
+    "or treatment. Always consult a professional before taking any actions."
+)
+
+EMERGENCY = (
+    "**This may be a medical emergency. Call your local emergency number (for example 911, 112 or 999) "
+    "or go to the nearest emergency department now.** Do not wait for an online answer."
+)
+# The emergency notice deliberately carries phone numbers; it is the one place digits are allowed
+# in a safety reply, and it is never combined with retrieved text.
+
+DOSING = (
+    "I can't give doses or amounts of any medicine or supplement: this article gives no doses. "
+    "Please ask a doctor or pharmacist, who can take your health and other medicines into account."
+)
+
+RED_FLAG_LEAD = "**Please read this first.** The article's section *When to See a Doctor* says:"
+RED_FLAG_FALLBACK = "Please contact a healthcare professional about these symptoms."
+
+NOT_FOUND = "I couldn't find that in this article."
+TOPICS_LEAD = "This article covers:"
+RELATED_LEAD = "The article links to a related page that may help:"
+
+INJECTION = "I can only quote this article; instructions inside a message don't change that."
+
+GREETING = (
+    "Hello! I answer questions about the article *{title}*, quoting it and linking each answer to its section."
+)
+THANKS = "You're welcome! Ask me anything else about the article *{title}*."
+HELP = (
+    "I answer questions about the article *{title}*: I quote the article and link each answer to "
+    "the section it comes from. I can't give personal medical advice."
+)
+EXAMPLES_LEAD = "You could ask, for example:"
+
+EMPTY = "Please type a question about the article."
+# No figure here: this notice may precede a dosing reply, which must carry no numbers.
+TOO_LONG = "Your message was very long, so I only read its beginning."
+ERROR = "Sorry, something went wrong on my side and I couldn't answer. Please try again."
+
+SUGGESTIONS_LEAD = "You might also ask:"
+SOURCE = "Source:"
+
+# Every fixed sentence of ours, for tests that check a reply holds only quotes and these.
+FIXED = (
+    DISCLAIMER, EMERGENCY, DOSING, RED_FLAG_LEAD, RED_FLAG_FALLBACK, NOT_FOUND, TOPICS_LEAD, RELATED_LEAD, INJECTION,
+    GREETING, THANKS, HELP, EXAMPLES_LEAD, EMPTY, TOO_LONG, ERROR, SUGGESTIONS_LEAD, SOURCE,
+)

@@ -1,0 +1,62 @@
+"""`askknee ask`: one question (plain or --json) and a JSONL file of questions and conversations."""
+
+import json
+
+import pytest
+
+from askknee import messages as M
+from askknee.cli import main
+
+
+@pytest.fixture()
+def base(fake_settings, monkeypatch):
+    monkeypatch.setenv("ASKKNEE_ANSWER_THRESHOLD", "0.0")  # the fake embedder's scores are not calibrated
+    return ["--corpus", str(fake_settings.corpus_dir), "--index", str(fake_settings.index_dir),
+            "--model", fake_settings.model]
+
+
+def test_ask_json(base, capsys):
+    assert main(["ask", "how do I stop knee spasms?", "--json", *base]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert set(out) == {"status", "answer", "sources", "notices", "suggestions", "disclaimer"}
+    assert out["status"] == "answered"
+    assert out["answer"].endswith(M.DISCLAIMER) and out["disclaimer"] == M.DISCLAIMER
+    assert {"id", "section", "url", "score"} <= set(out["sources"][0])
+
+
+def test_ask_plain(base, capsys):
+    assert main(["ask", "I can't breathe", *base]) == 0
+    out = capsys.readouterr().out
+    assert M.EMERGENCY in out and M.DISCLAIMER in out
+
+
+def test_ask_file_with_conversations(base, tmp_path, capsys):
+    qs = tmp_path / "q.jsonl"
+    qs.write_text("\n".join(json.dumps(r) for r in [
+        {"_id": "a", "text": "why is my knee twitching"},
+        {"_id": "b", "turns": ["what causes knee spasms?", "how do I treat them?"]},
+        {"_id": "c", "text": "how many mg of magnesium?"},
+    ]) + "\n")
+    out = tmp_path / "out.jsonl"
+    assert main(["ask", "--questions", str(qs), "--out", str(out), *base]) == 0
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [r["_id"] for r in rows] == ["a", "b", "c"]
+    assert rows[2]["status"] == "dosing"
+    assert all(r["answer"].endswith(M.DISCLAIMER) for r in rows)
+
+
+@pytest.mark.parametrize("argv", [
+    ["ask"],
+    ["ask", "--questions", "missing.jsonl", "--out", "x.jsonl"],
+    ["ask", "--questions", "q.jsonl"],
+])
+def test_ask_errors_exit_2(base, argv, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main([*argv, *base]) == 2
+    assert "askknee: error:" in capsys.readouterr().err
+
+
+def test_ask_file_rejects_bad_rows(base, tmp_path, capsys):
+    qs = tmp_path / "q.jsonl"
+    qs.write_text(json.dumps({"_id": "a", "turns": "not a list"}) + "\n")
+    assert main(["ask", "--questions", str(qs), "--out", str(tmp_path / "o.jsonl"), *base]) == 2

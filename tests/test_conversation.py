@@ -1,0 +1,45 @@
+"""Follow-ups are resolved against earlier turns; full questions are left alone."""
+
+import pytest
+
+from askknee.conversation import is_follow_up, resolve
+
+
+@pytest.mark.parametrize("history,message,expect_in", [
+    (["what causes knee spasms?"], "how do I treat them?", "knee spasms"),
+    (["what does a knee spasm feel like?"], "and how long does it last?", "knee spasm"),
+    (["how do I relieve a knee spasm?"], "what if it doesn't stop?", "knee spasm"),
+    (["what stretches help knee spasms?"], "which muscles?", "stretches"),
+])
+def test_follow_ups_take_the_topic(history, message, expect_in):
+    resolved = resolve(message, history)
+    assert resolved != message and expect_in in resolved
+
+
+def test_pronoun_is_replaced_not_the_old_question_appended():
+    resolved = resolve("how do I treat them?", ["what causes knee spasms?"])
+    assert resolved == "how do I treat knee spasms?"
+    assert "causes" not in resolved
+
+
+@pytest.mark.parametrize("message", [
+    "what causes knee muscle spasms?", "why is my knee twitching?",
+    "how long do knee cramps last and how do I stop them?",
+])
+def test_full_questions_are_not_polluted(message):
+    assert not is_follow_up(message)
+    assert resolve(message, ["does stretching help knee spasms?", "which muscles?"]) == message
+
+
+def test_no_history_changes_nothing():
+    assert resolve("how do I treat them?", []) == "how do I treat them?"
+    assert resolve("how do I treat them?", None) == "how do I treat them?"
+
+
+def test_chained_follow_ups_keep_the_first_topic():
+    history = ["why is my knee twitching?", "what causes it?"]
+    assert "knee twitching" in resolve("how do I stop it?", history)
+
+
+def test_history_without_a_topic_leaves_message_alone():
+    assert resolve("which muscles?", ["hi", "🙂"]) == "which muscles?"

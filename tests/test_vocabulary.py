@@ -1,0 +1,55 @@
+"""Query rewriting: typo repair against the corpus's words, lay -> clinical expansion."""
+
+from __future__ import annotations
+
+import pytest
+
+from askknee.vocabulary import Speller, expand_query, expansion
+
+CORPUS = ["Knee muscle spasms: dehydration, electrolyte imbalances and twitching.",
+          "Relief: cold therapy, then heat therapy; gentle stretching."]
+
+
+@pytest.mark.parametrize("typed, meant", [
+    ("dehydation", "dehydration"), ("spazm", "spasm"), ("relife", "relief"),
+    ("twitchin", "twitching"), ("electrolite", "electrolyte"), ("stretcing", "stretching"),
+])
+def test_speller_repairs_typos_to_corpus_words(typed, meant):
+    assert Speller(CORPUS).fix(typed) == meant
+
+
+@pytest.mark.parametrize("word", ["bananas", "physio", "kneecap", "Knee", "is", "xq"])
+def test_speller_leaves_english_corpus_and_short_words_alone(word):
+    assert Speller(CORPUS).fix(word) == word
+
+
+def test_speller_rewrites_a_whole_question_keeping_punctuation():
+    assert Speller(CORPUS).correct("why the relife, dehydation?") == "why the relief, dehydration?"
+
+
+def test_specific_phrase_wins_over_its_words():
+    # "hot water bottle" is heat therapy, not a question about drinking water.
+    extra = expansion("hot water bottle on a knee cramp?")
+    assert "heat therapy" in extra and "hydration" not in extra
+    assert "hydration" in expansion("not drinking enough water")
+
+
+def test_expand_query_keeps_the_question_first():
+    assert expand_query("charley horse at night").startswith("charley horse at night ")
+    assert expand_query("zzz") == "zzz"
+
+
+def test_retriever_rewrites_and_variants_switch_it_off(fake_retriever):
+    assert "dehydration" in fake_retriever.rewrite_query("dehydation knee")
+    plain = fake_retriever.variant(rewrite=False)
+    assert plain.rewrite_query("dehydation knee") == "dehydation knee"
+    assert fake_retriever.rewrite is True  # the original is untouched
+    with pytest.raises(TypeError):
+        fake_retriever.variant(colour="red")
+
+
+@pytest.mark.parametrize("center", [0.0, 0.4, 1.0])
+def test_dense_scores_stay_in_unit_range(fake_retriever, center):
+    hits = fake_retriever.variant(center=center).search("knee twitching at night", k=43, mode="dense")
+    assert all(0.0 <= h.score <= 1.0 for h in hits)
+    assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
