@@ -56,3 +56,16 @@ def test_batch_matches_single(fake_retriever):
     qs = ["knee cramps at night", "physio for spasms"]
     batch = fake_retriever.search_batch(qs, k=3)
     assert [[h.chunk.id for h in hits] for hits in batch] == [[h.chunk.id for h in fake_retriever.search(q, k=3)] for q in qs]
+
+
+@pytest.mark.parametrize("text", [
+    "Why do my KNEES twitch at night?? it's the 2nd time",
+    "physio, stretching & hydration: what's best for cramps",
+    "a an the of",
+])
+def test_single_text_tokenizer_matches_bm25s(fake_retriever, text):
+    import bm25s
+
+    lex = fake_retriever.lexical
+    expected = bm25s.tokenize([text], stopwords="en", stemmer=lex._stemmer, return_ids=False, show_progress=False)
+    assert lex.tokenize([text]) == expected

@@ -245,6 +245,8 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--run", help="score this TREC run (with --qrels)")
     v.add_argument("--qrels", help="TREC/BEIR qrels to score --run against")
     v.add_argument("--answers", nargs="?", const="default", help="score replies on the labelled answer set")
+    v.add_argument("--calibrate", action="store_true",
+                   help="with --answers: print the answer/decline threshold curve on dev and the chosen value")
     v.set_defaults(func=cmd_eval)
 
     sv = sub.add_parser("serve", help="start the web chat (same as `python app.py`)")

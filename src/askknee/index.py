@@ -22,15 +22,10 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-# OpenMP threads that spin while idle make one-question searches (faiss here, torch in the embedder)
-# up to 20x slower whenever the cores are shared (Gradio's workers, other processes): sleep instead.
-# Read once, when the OpenMP runtime loads, so it must be set before faiss and torch are imported.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+import faiss
+import numpy as np
 
-import faiss  # noqa: E402
-import numpy as np  # noqa: E402
-
-from . import __version__  # noqa: E402
+from . import __version__
 from .chunking import CHUNKER_VERSION, chunk_corpus, passage_views
 from .embedding import Embedder
 from .errors import IndexFileError
