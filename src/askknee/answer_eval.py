@@ -25,6 +25,7 @@ from pathlib import Path
 from . import messages as M
 from .answering import Answerer, passage_text
 from .errors import QueryError
+from .jsonl import parse_jsonl, read_text
 from .settings import Settings
 from .types import Answer
 
@@ -40,20 +41,11 @@ def load_answer_set(path: str | Path | None = None) -> list[dict]:
         text = resources.files("askknee").joinpath("data/answers.jsonl").read_text(encoding="utf-8")
         where = "the packaged answer set"
     else:
-        try:
-            text = Path(path).read_text(encoding="utf-8")
-        except OSError as e:
-            raise QueryError(f"cannot read {path} ({e.strerror}); check the path") from None
+        text = read_text(path)
         where = str(path)
     rows = []
-    for n, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except ValueError:
-            raise QueryError(f"{where}:{n}: not JSON; expected one JSON object per line") from None
-        if not isinstance(row, dict) or row.get("kind") not in KINDS or not (row.get("text") or row.get("turns")):
+    for n, row in parse_jsonl(text, where):
+        if row.get("kind") not in KINDS or not (row.get("text") or row.get("turns")):
             raise QueryError(f"{where}:{n}: needs \"kind\" (one of {', '.join(KINDS)}) and \"text\" or \"turns\"")
         rows.append(row)
     return rows

@@ -54,24 +54,9 @@ def _positive_int(value: str) -> int:
 
 
 def _read_jsonl(path: str) -> list[dict]:
-    try:
-        lines = Path(path).read_text(encoding="utf-8").splitlines()
-    except OSError as e:
-        raise QueryError(f"cannot read {path} ({e.strerror}); check the path") from None
-    except UnicodeDecodeError:
-        raise QueryError(f"{path} is not UTF-8 text") from None
-    rows = []
-    for n, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except ValueError:
-            raise QueryError(f"{path}:{n}: not a JSON object; expected one JSON object per line") from None
-        if not isinstance(row, dict):
-            raise QueryError(f"{path}:{n}: not a JSON object; expected one JSON object per line")
-        rows.append(row)
-    return rows
+    from .jsonl import read_jsonl
+
+    return [row for _n, row in read_jsonl(path)]
 
 
 def cmd_build(args) -> int:

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import QueryError
+from .jsonl import read_jsonl, read_text
 
 DATA_DIR = Path(__file__).parent / "data" / "eval"
 SPLITS = ("dev", "test")
@@ -62,28 +63,20 @@ class LabelledSet:
 
 
 def _read_lines(path: Path) -> list[str]:
-    try:
-        return Path(path).read_text(encoding="utf-8").splitlines()
-    except OSError as e:
-        raise QueryError(f"cannot read {path} ({e.strerror}); check the path") from None
-    except UnicodeDecodeError:
-        raise QueryError(f"{path} is not UTF-8 text") from None
+    return read_text(path).splitlines()
 
 
 def read_queries(path: Path) -> list[Query]:
     """BEIR queries.jsonl; `metadata.answer` may be one phrase or a list of alternatives."""
     out = []
-    for n, line in enumerate(_read_lines(path), start=1):
-        if not line.strip():
-            continue
+    for n, row in read_jsonl(path):
         try:
-            row = json.loads(line)
             meta = row.get("metadata") or {}
             answer = meta.get("answer") or ()
             out.append(Query(id=str(row["_id"]), text=str(row["text"]), split=str(meta.get("split", "")),
                              answers=(answer,) if isinstance(answer, str) else tuple(answer),
                              style=str(meta.get("style", ""))))
-        except (ValueError, KeyError, TypeError, AttributeError):
+        except (KeyError, TypeError, AttributeError):
             raise QueryError(f"{path}:{n}: expected a JSON object with \"_id\" and \"text\"") from None
     return out
 
