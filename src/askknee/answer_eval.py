@@ -158,7 +158,7 @@ def _article_text(answerer: Answerer) -> tuple[str, list[str]]:
     chunks = answerer.retriever.chunks
     texts = [passage_text(c) for c in chunks]
     headings = {h for c in chunks for h in c.heading_path}
-    related = {link.title for a in answerer._articles.values() for link in a.related}
+    related = {link.title for link in answerer.retriever.index.related}
     return " ".join([c.text for c in chunks] + [c.lead for c in chunks if c.lead]
                     + sorted(headings) + sorted(related)), texts
 

@@ -119,16 +119,6 @@ class Answerer:
     # ---- corpus facts, computed once -------------------------------------------------------
 
     @cached_property
-    def _articles(self) -> dict:
-        from .ingest import load_corpus
-
-        try:
-            return {a.id: a for a in load_corpus(self.settings.corpus_dir)}
-        except Exception:  # related links are a nicety; answers come from the index alone
-            log.warning("could not read the corpus for related-article links")
-            return {}
-
-    @cached_property
     def _article_ids(self) -> list[str]:
         return list(dict.fromkeys(c.article_id for c in self.retriever.chunks))
 
@@ -138,11 +128,7 @@ class Answerer:
     @cached_property
     def _vocab(self) -> set[str]:
         """Stemmed words of the indexed passages (BM25's vocabulary)."""
-        bm25 = getattr(self.retriever.lexical, "_bm25", None)
-        vocab = getattr(bm25, "vocab_dict", None)
-        if vocab is None:  # a lexical index without a vocabulary: fall back to tokenising the passages
-            return set().union(*(self._stems(c.text) for c in self.retriever.chunks))
-        return set(vocab)
+        return self.retriever.lexical.vocabulary
 
     @cached_property
     def _known(self) -> set[str]:
@@ -179,8 +165,7 @@ class Answerer:
 
     def _rewritten(self, question: str) -> str:
         """The question as the retriever reads it (typos repaired), when it says so."""
-        rewrite = getattr(self.retriever, "speller", None)
-        return rewrite.correct(question) if rewrite is not None else question
+        return self.retriever.speller.correct(question)
 
     @cached_property
     def _related_terms(self) -> list[tuple[RelatedLink, set[str], set[str]]]:
@@ -189,11 +174,9 @@ class Answerer:
             "causes care dealing symptoms remedies effective methods explained quick solutions easing "
             "prevention relief naturally look like outside heal guide treatment essentials what how does")
         out = []
-        for article in self._articles.values():
-            for link in article.related:
-                stems = self._stems(link.title) - generic
-                distinctive = stems - self._vocab
-                out.append((link, distinctive, stems))
+        for link in self.retriever.index.related:  # the index keeps every article's related links
+            stems = self._stems(link.title) - generic
+            out.append((link, stems - self._vocab, stems))
         return out
 
     def _related(self, question: str) -> RelatedLink | None:

@@ -62,6 +62,11 @@ class LexicalIndex:
             return bm25s.tokenize(texts, stopwords="en", stemmer=self._stemmer,
                                   return_ids=False, show_progress=False)
 
+    @property
+    def vocabulary(self) -> set[str]:
+        """The stemmed words of the indexed passages."""
+        return set(self._bm25.vocab_dict)
+
     def scores(self, text: str) -> np.ndarray:
         tokens = [t for t in self.tokenize([text])[0] if t in self._bm25.vocab_dict]
         if not tokens:
