@@ -27,7 +27,14 @@ def test_ask_json(base, capsys):
 def test_ask_plain(base, capsys):
     assert main(["ask", "I can't breathe", *base]) == 0
     out = capsys.readouterr().out
-    assert M.EMERGENCY in out and M.DISCLAIMER in out
+    assert M.EMERGENCY in out and out.rstrip().endswith(M.DISCLAIMER)
+
+
+def test_ask_plain_answer_ends_with_disclaimer_and_offers_suggestions(base, capsys):
+    assert main(["ask", "how do I stop knee spasms?", *base]) == 0
+    captured = capsys.readouterr()
+    assert captured.out.rstrip().endswith(M.DISCLAIMER)
+    assert M.SUGGESTIONS_LEAD in captured.err and M.SUGGESTIONS_LEAD not in captured.out
 
 
 def test_ask_file_with_conversations(base, tmp_path, capsys):

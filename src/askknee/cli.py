@@ -158,9 +158,10 @@ def cmd_ask(args) -> int:
         if args.json:
             print(json.dumps(as_dict(answer), ensure_ascii=False, indent=2))
         else:
+            if answer.suggestions:  # like the chat's buttons: offered beside the reply, which ends with the disclaimer
+                print(f"{M.SUGGESTIONS_LEAD}\n" + "\n".join(f"- {q}" for q in answer.suggestions) + "\n",
+                      file=sys.stderr)
             print(answer.text)
-            if answer.suggestions:
-                print(f"\n{M.SUGGESTIONS_LEAD}\n" + "\n".join(f"- {q}" for q in answer.suggestions))
         return 0
     with open(args.out, "w", encoding="utf-8") as f:
         for row in rows:
