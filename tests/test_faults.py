@@ -22,7 +22,7 @@ import pytest
 from askknee import index as ix
 from askknee.answering import Answerer
 from askknee.embedding import HASHING_MODEL, HashingEmbedder, get_embedder
-from askknee.errors import CorpusError, IndexFileError
+from askknee.errors import CorpusError
 from askknee.index import build_index, load_index, open_index, save_index
 from askknee.retrieval import Retriever
 from askknee.settings import Settings

@@ -154,7 +154,6 @@ def parse_article(text: str, *, article_id: str, source: str = "", url: str | No
     faq_q: str | None = None
     faq_a: list[str] = []
     list_depth = 0
-    item_texts: list[str] = []
 
     def flush_section():
         nonlocal blocks, lead

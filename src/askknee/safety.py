@@ -68,7 +68,7 @@ _DOSING = _rx(
     rf"\bhow often\b.{{0,25}}\b(?:take|have|use)\b.{{0,25}}\b{_DRUG}\b",
     rf"\b(?:what|which) (?:amount|strength)\b.{{0,40}}\b{_DRUG}\b",
     rf"\b(?:take|have|give)\b.{{0,20}}\b(?:\d+|one|two|three|four|five|six)\b.{{0,10}}\b{_DRUG}\b",
-    rf"\bmg\b",
+    r"\bmg\b",
 )
 
 # "When to See a Doctor": the article's red flags, in a visitor's words.
