@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from askknee import messages as M
 from askknee import web
 from askknee.answering import Answerer
 from askknee.types import Answer
@@ -83,7 +84,7 @@ def test_a_failing_answerer_still_gets_an_apology_and_the_disclaimer_without_log
             raise RuntimeError(f"boom on {message}")
 
     out = web.make_chat(Broken(fake_retriever))("my private question", [])
-    assert out.endswith(web.DISCLAIMER) and web.ERROR in out
+    assert out.endswith(web.DISCLAIMER) and M.ERROR in out
     assert "my private question" not in caplog.text and "RuntimeError" in caplog.text
 
 

@@ -5,7 +5,7 @@ text); greeting/thanks/help -> short reply and example questions; follow-ups res
 no numbers, a digit-free passage at most; retrieval with a calibrated threshold -> decline with
 the topics covered (and a related article when the page links one) or answer with verbatim,
 de-duplicated passages and their section links; red flags add the article's "When to See a
-Doctor" guidance first. `_finish` is the single exit: it appends the disclaimer to every reply.
+Doctor" guidance first. `finish` is the single exit: it appends the disclaimer to every reply.
 """
 
 from __future__ import annotations
@@ -337,33 +337,25 @@ class Answerer:
 
     # ---- the single exit -----------------------------------------------------------------------
 
-    def _finish(self, question: str, status: str, body: str, *, notices=(), sources=(), suggestions=(),
-                resolved: str = "", hits=()) -> Answer:
-        """Every reply leaves through here, so every reply ends with the disclaimer."""
-        parts = [n for n in notices if n] + ([body] if body else [])
-        text = "\n\n".join(parts + ["---", M.DISCLAIMER])
-        return Answer(question=question, status=status, text=text, sources=tuple(sources),
-                      notices=tuple(n for n in notices if n), suggestions=tuple(suggestions),
-                      disclaimer=M.DISCLAIMER, resolved_question=resolved, hits=tuple(hits))
-
     def reply(self, message: str, history: list[str] | None = None) -> Answer:
         """`history` is the visitor's earlier messages, oldest first. Never raises."""
         try:
             return self._reply(message, history)
         except Exception as e:  # the visitor still gets a reply, with the disclaimer
-            log.error("reply failed: %s", type(e).__name__, exc_info=True)
-            return self._finish("", "error", M.ERROR)
+            # The type only: an exception's text or traceback may quote the visitor's message.
+            log.error("reply failed: %s", type(e).__name__)
+            return error_answer()
 
     def _reply(self, message: str, history: list[str] | None, threshold: float | None = None) -> Answer:
         limit = self.settings.max_question_chars
         question, cut = clean_message(message, limit)
         notices = [M.TOO_LONG] if cut else []
         if not any(ch.isalnum() for ch in question):
-            return self._finish(question, "empty", M.EMPTY, notices=notices,
+            return finish(question, "empty", M.EMPTY, notices=notices,
                                 suggestions=self._examples())
         verdict = triage(question)
         if verdict.category == EMERGENCY:
-            return self._finish(question, "emergency", M.EMERGENCY)  # nothing else, by design
+            return finish(question, "emergency", M.EMERGENCY)  # nothing else, by design
         if verdict.category in (GREETING, THANKS, HELP):
             title = _md_escape(self._title())
             template = {GREETING: M.GREETING, THANKS: M.THANKS, HELP: M.HELP}[verdict.category]
@@ -371,7 +363,7 @@ class Answerer:
             body = template.format(title=title)
             if examples:
                 body += f"\n\n{M.EXAMPLES_LEAD}\n" + "\n".join(f"- {q}" for q in examples)
-            return self._finish(question, "greeting", body, notices=notices, suggestions=examples)
+            return finish(question, "greeting", body, notices=notices, suggestions=examples)
         clean_history = [clean_message(h, limit)[0] for h in (history or [])]
         resolved = resolve(question, clean_history)
         if resolved != question:
@@ -386,7 +378,7 @@ class Answerer:
         if verdict.category == DOSING:
             chosen = self._select(hits, threshold, digit_free=True)[:1] if decision.answers(threshold) else []
             body = self._render(chosen)
-            return self._finish(question, "dosing", body, notices=notices + [M.DOSING],
+            return finish(question, "dosing", body, notices=notices + [M.DOSING],
                                 sources=_sources(chosen, hits), resolved=resolved, hits=hits,
                                 suggestions=tuple(q for q in self._suggest([c for c, _ in chosen], resolved)
                                                   if not _DIGIT.search(q)))
@@ -398,7 +390,7 @@ class Answerer:
             if decision.related:
                 link = decision.related
                 body += f"\n\n{M.RELATED_LEAD} [{_md_escape(link.title)}]({link.url})"
-            return self._finish(question, "out_of_scope", body, notices=notices, resolved=resolved, hits=hits,
+            return finish(question, "out_of_scope", body, notices=notices, resolved=resolved, hits=hits,
                                 suggestions=self._examples())
         # With a red flag the quoted guidance leads; one passage of answer is enough beside it.
         chosen = self._select(hits, threshold, skip={c.id for c in red_chunks},
@@ -406,7 +398,7 @@ class Answerer:
         shown = [c for c, _ in chosen] or red_chunks
         sources = _sources(chosen, hits) + tuple(
             Source(id=c.id, section=heading_label(c), url=c.url, score=_score_of(c, hits)) for c in red_chunks)
-        return self._finish(question, "answered", self._render(chosen), notices=notices, sources=sources,
+        return finish(question, "answered", self._render(chosen), notices=notices, sources=sources,
                             suggestions=self._suggest(shown, resolved), resolved=resolved, hits=hits)
 
     def _title(self) -> str:
@@ -424,6 +416,21 @@ class Answerer:
                 seen.add(c.section)
                 out.append(q)
         return tuple(out[:3])
+
+
+def finish(question: str, status: str, body: str, *, notices=(), sources=(), suggestions=(),
+           resolved: str = "", hits=()) -> Answer:
+    """Every reply, here and in the web app, is built here, so every reply ends with the disclaimer."""
+    parts = [n for n in notices if n] + ([body] if body else [])
+    text = "\n\n".join(parts + ["---", M.DISCLAIMER])
+    return Answer(question=question, status=status, text=text, sources=tuple(sources),
+                  notices=tuple(n for n in notices if n), suggestions=tuple(suggestions),
+                  disclaimer=M.DISCLAIMER, resolved_question=resolved, hits=tuple(hits))
+
+
+def error_answer() -> Answer:
+    """The apology for a reply that failed; it too ends with the disclaimer."""
+    return finish("", "error", M.ERROR)
 
 
 def _question_for_heading(heading: str) -> str:

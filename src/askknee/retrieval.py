@@ -15,9 +15,8 @@ from __future__ import annotations
 
 import copy
 import logging
-import threading
-
 import re
+import threading
 
 import bm25s
 import numpy as np

@@ -20,10 +20,10 @@ from pathlib import Path
 # Before gradio is imported anywhere: it reads this at import and at Blocks creation.
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
-from .answering import Answerer  # noqa: E402
+from .answering import Answerer, error_answer  # noqa: E402
 from .types import Answer  # noqa: E402
 
-from .messages import DISCLAIMER, ERROR  # noqa: E402
+from .messages import DISCLAIMER  # noqa: E402
 
 log = logging.getLogger(__name__)
 
@@ -98,7 +98,7 @@ def safe_reply(answerer: Answerer, message: str, history: list[str]) -> Answer:
     except Exception as e:  # noqa: BLE001 - a visitor must get a reply, whatever broke
         # The type only: an exception's text may quote the visitor's message.
         log.error("reply failed: %s", type(e).__name__)
-        return Answer(question="", status="error", text=f"{ERROR}\n\n{DISCLAIMER}", disclaimer=DISCLAIMER)
+        return error_answer()
 
 
 def make_chat(answerer: Answerer):
