@@ -101,11 +101,16 @@ def safe_reply(answerer: Answerer, message: str, history: list[str]) -> Answer:
         return error_answer()
 
 
+def chat_answer(answerer: Answerer, message: str, history: list | None) -> Answer:
+    """The answer to a chat message (as the UI escaped it) given Gradio's messages-format history."""
+    return safe_reply(answerer, unescape_visitor_text(message or ""), visitor_messages(history))
+
+
 def make_chat(answerer: Answerer):
     """The chat handler `chat(message, history) -> str`: the reply's markdown (answer, sources, disclaimer)."""
 
     def chat(message: str, history: list | None = None) -> str:
-        return safe_reply(answerer, unescape_visitor_text(message or ""), visitor_messages(history)).text
+        return chat_answer(answerer, message, history).text
 
     return chat
 
@@ -180,8 +185,7 @@ def build_demo(answerer: Answerer | None = None, settings: WebSettings | None = 
     article = f"[{title}]({url})" if url else title
 
     def respond(message: str, history: list):
-        answer = safe_reply(answerer, unescape_visitor_text(message or ""), visitor_messages(history))
-        return reply_message(answer)
+        return reply_message(chat_answer(answerer, message, history))
 
     def api_chat(message: str, turns: list[str]) -> tuple[str, list[str]]:
         # Over the API the conversation lives in this per-session State (server memory, TTL-bounded).
