@@ -43,3 +43,16 @@ def test_chained_follow_ups_keep_the_first_topic():
 
 def test_history_without_a_topic_leaves_message_alone():
     assert resolve("which muscles?", ["hi", "🙂"]) == "which muscles?"
+
+
+def test_long_conversation_of_follow_ups_resolves_quickly():
+    """Each earlier turn is resolved once: a long run of short follow-ups stays linear."""
+    import time
+
+    from askknee.conversation import resolve
+
+    history = ["what causes knee spasms?"] + ["and why?", "how so?", "ok and?"] * 20
+    started = time.perf_counter()
+    out = resolve("how do I treat them?", history)
+    assert time.perf_counter() - started < 1.0
+    assert out == "how do I treat knee spasms?"

@@ -45,14 +45,23 @@ def resolve(message: str, history: list[str] | None = None) -> str:
     message = message.strip()
     if not history or not is_follow_up(message):
         return message
+    # One pass, oldest first: each earlier turn is resolved against the anchor before it, and the
+    # latest turn that has a topic (or stands on its own) becomes the anchor. Linear in the turns,
+    # however long the conversation.
     anchor = ""
-    for i, earlier in enumerate(history):  # resolve each earlier turn in turn, keep the latest with a topic
+    for earlier in history:
         earlier = earlier.strip()
         if not _words(earlier):
             continue
-        resolved = resolve(earlier, history[:i]) if i else earlier
-        if _TOPIC.search(resolved) or not is_follow_up(earlier):
+        follow_up = is_follow_up(earlier)
+        resolved = _attach(earlier, anchor) if follow_up else earlier
+        if _TOPIC.search(resolved) or not follow_up:
             anchor = resolved
+    return _attach(message, anchor)
+
+
+def _attach(message: str, anchor: str) -> str:
+    """A follow-up made self-contained with the anchor question (unchanged without one)."""
     if not anchor:
         return message
     core = _LEADING_JOINER.sub("", message).strip() or message
