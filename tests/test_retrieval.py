@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from askknee.errors import QueryError
@@ -69,3 +70,34 @@ def test_single_text_tokenizer_matches_bm25s(fake_retriever, text):
     lex = fake_retriever.lexical
     expected = bm25s.tokenize([text], stopwords="en", stemmer=lex._stemmer, return_ids=False, show_progress=False)
     assert lex.tokenize([text]) == expected
+
+
+def _brute_force_dense(retriever, question: str) -> dict[str, float]:
+    """Every view scored directly: the blended centred cosine, each view kind centred on its own mean."""
+    idx = retriever.index
+    vecs = idx.faiss_index.reconstruct_n(0, idx.faiss_index.ntotal)
+    q = retriever.embedder.encode([retriever.rewrite_query(question)])[0]
+    kind, seen = [], {}
+    for owner in idx.view_chunk:
+        kind.append(seen.get(int(owner), 0))
+        seen[int(owner)] = kind[-1] + 1
+    kind = np.asarray(kind)
+    best: dict[str, float] = {}
+    for row, owner in enumerate(idx.view_chunk):
+        m = vecs[kind == kind[row]].mean(axis=0)
+        v = vecs[row]
+        centred = float((q - m) @ (v - m) / (np.linalg.norm(q - m) * np.linalg.norm(v - m)))
+        score = float(np.clip((1 - retriever.center) * (q @ v) + retriever.center * centred, 0, 1))
+        cid = idx.chunks[int(owner)].id
+        best[cid] = max(best.get(cid, 0.0), score)
+    return best
+
+
+@pytest.mark.parametrize("question", ["why is my knee twitching", "what are the symptoms"])
+def test_dense_score_is_best_view_of_every_passage(fake_retriever, question):
+    # Passages have two views (bare and in context), so the index holds more rows than passages:
+    # every passage must still be scored, with its best view.
+    assert fake_retriever.index.faiss_index.ntotal > len(fake_retriever.chunks)
+    expected = _brute_force_dense(fake_retriever, question)
+    hits = fake_retriever.search(question, k=len(fake_retriever.chunks), mode="dense")
+    assert {h.chunk.id: h.dense for h in hits} == pytest.approx(expected, abs=1e-5)

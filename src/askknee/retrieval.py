@@ -87,7 +87,7 @@ class Retriever:
         self.lexical = LexicalIndex(texts)
         self.speller = Speller(texts)
         self._n = len(index.chunks)
-        self._centering = _centering(index.faiss_index)
+        self._centering = _centering(index.faiss_index, index.view_chunk)
 
     def variant(self, **options) -> "Retriever":
         """The same index and models with other options (`center`, `rewrite`), for comparisons."""
@@ -123,11 +123,13 @@ class Retriever:
         valid = rows[0] >= 0
         rows, sims = rows[0][valid], sims[0][valid]
         if self.center and self._centering is not None:
-            # cos(q - m, v - m) from q·v, q·m, v·m and |m|², without storing centred vectors.
-            mean, view_mean, view_norm, mm = self._centering
-            qm = float(qvec @ mean)
-            qnorm = max(float(np.sqrt(max(1.0 - 2.0 * qm + mm, 0.0))), 1e-6)
-            centred = (sims - qm - view_mean[rows] + mm) / (qnorm * view_norm[rows])
+            # cos(q - m, v - m) from q·v, q·m, v·m and |m|², without storing centred vectors;
+            # m is the mean of the view's own kind (bare passages or passages in context).
+            means, mm, slot, view_mean, view_norm = self._centering
+            qm = (means @ qvec)[slot[rows]]
+            m2 = mm[slot[rows]]
+            qnorm = np.sqrt(np.clip(1.0 - 2.0 * qm + m2, 1e-12, None))
+            centred = (sims - qm - view_mean[rows] + m2) / (qnorm * view_norm[rows])
             sims = (1 - self.center) * sims + self.center * centred
         owners = self.index.view_chunk[rows]
         np.maximum.at(out, owners, np.clip(sims, 0, 1))
@@ -137,7 +139,9 @@ class Retriever:
         w = self.settings.dense_weight
         h = self.settings.lexical_halfpoint
         n = self._n
-        dense = self._dense(qvec, max(200, 20 * k) if n > 2000 else n) if mode != "lexical" else np.zeros(n, np.float32)
+        views = self.index.faiss_index.ntotal  # a passage may have several views
+        dense = (self._dense(qvec, max(200, 20 * k) if views > 2000 else views) if mode != "lexical"
+                 else np.zeros(n, np.float32))
         if mode != "dense":
             raw = self.lexical.scores(question)
             lexical = raw / (raw + h)
@@ -181,19 +185,28 @@ class Retriever:
         return [self._score(q, v, mode, k) for q, v in zip(searched, vecs)]
 
 
-def _centering(fidx) -> tuple[np.ndarray, np.ndarray, np.ndarray, float] | None:
-    """Mean view vector m, each view's v·m and |v - m| (views are unit vectors), and |m|²."""
+def _centering(fidx, view_chunk: np.ndarray):
+    """Per view kind k (a passage's first, second, ... view): the mean view vector m_k and |m_k|²;
+    per view: its kind, v·m_k and |v - m_k| (views are unit vectors).
+
+    Each kind has its own shared direction (every in-context view repeats heading words), so
+    each is centred on its own mean.
+    """
     if fidx.ntotal < 2:
         return None
     try:
         vecs = fidx.reconstruct_n(0, fidx.ntotal)
     except RuntimeError:  # an index type that cannot give its vectors back: plain cosine
         return None
-    mean = vecs.mean(axis=0).astype(np.float32)
-    mm = float(mean @ mean)
-    view_mean = (vecs @ mean).astype(np.float32)
-    view_norm = np.sqrt(np.clip(1.0 - 2.0 * view_mean + mm, 1e-12, None)).astype(np.float32)
-    return mean, view_mean, view_norm, mm
+    # Views are stored passage by passage, so a view's kind is how many views of its passage came before it.
+    first = np.r_[True, view_chunk[1:] != view_chunk[:-1]]
+    starts = np.flatnonzero(first)
+    slot = np.arange(len(view_chunk)) - np.repeat(starts, np.diff(np.r_[starts, len(view_chunk)]))
+    means = np.stack([vecs[slot == k].mean(axis=0) for k in range(int(slot.max()) + 1)]).astype(np.float32)
+    mm = (means * means).sum(axis=1).astype(np.float32)
+    view_mean = (vecs @ means.T)[np.arange(len(slot)), slot].astype(np.float32)
+    view_norm = np.sqrt(np.clip(1.0 - 2.0 * view_mean + mm[slot], 1e-12, None)).astype(np.float32)
+    return means, mm, slot, view_mean, view_norm
 
 
 # Ablations compared by `askknee eval` (name -> the default retriever with one thing switched off).

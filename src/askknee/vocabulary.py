@@ -62,6 +62,24 @@ LAY_TO_CLINICAL: dict[str, str] = {
     r"diabet(es|ic)|thyroid|kidney": "underlying medical conditions",
     r"injur(y|ies|ed)|hurt it|fell|fall|trauma|sprain(ed)?": "injury trauma",
     r"when (should|do) i see|see a doctor|worried|serious|red flags?": "when to see a doctor",
+    # Added in a second pass over general consumer-health wording (symptoms, course, tests, causes).
+    r"sweat(s|ing|y)?|hot weather|heat ?wave|hangovers?|alcohol|caffeine|coffee": "dehydration fluid intake",
+    r"supplements?|vitamins?": "essential minerals",
+    r"shak(e|es|ing|y)|jerk(s|ing|y)?": "twitching spasm",
+    r"throbb(ing|s)|stabbing|shooting|pulling": "sharp pain",
+    r"stiff(ness)?|can'?t (bend|straighten)|won'?t (bend|straighten)|locked": "reduced mobility stiff locked",
+    r"won'?t go away|not going away|keeps? (coming back|happening)|for (weeks|months)|chronic|ongoing|recurr(ing|ent)|constant(ly)?|persistent":
+        "persist despite home care",
+    r"more often|more frequent(ly)?|getting worse|worsen(s|ing)?": "frequency increases worsening",
+    r"day to day|everyday|daily life|normal life": "daily activities",
+    r"tests?|check(ed)? out|diagnos(e|ed|is)|examin(e|ed|ation)|check-?up": "diagnostic tests",
+    r"bones?|cartilage|ligaments?|tendons?|meniscus": "structural bones soft tissues",
+    r"how much water|glasses|lit(re|er)s?|ounces": "glasses of water daily",
+    r"stop (it|them) (from )?(happening|coming back)|keep (it|them) from|reduce the risk|less likely": "prevent",
+    r"strain(ed)?|pulled (a )?muscle|overd(id|o|oing)|too much": "overuse overexertion strain",
+    r"weather|winter|chilly|freezing|cold water|swimming": "cold exposure",
+    r"strengthen(ing)?|exercise program|rehab exercises": "physical therapy strengthen",
+    r"hormones?|metabolic|metabolism": "underlying medical conditions metabolic imbalances",
 }
 
 _COMPILED = [(re.compile(rf"\b(?:{k})\b", re.IGNORECASE), v) for k, v in LAY_TO_CLINICAL.items()]
