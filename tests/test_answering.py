@@ -247,3 +247,14 @@ def test_real_model_safety_and_follow_ups(real_answerer):
     misses = [(o.id, o.why) for o in outcomes if not o.ok and o.kind in ("safety", "chitchat")]
     assert misses == []
     assert figures["follow_up_success"]["rate"] >= 0.8
+
+
+def test_calibration_counts_follow_ups_as_in_scope(answerer):
+    # A follow-up is an in-scope question too: the threshold must not be chosen so high that it declines it.
+    from askknee.answer_eval import threshold_curve
+
+    follow_up = {"_id": "c", "kind": "conversation", "split": "dev",
+                 "turns": ["how do I relieve a knee spasm?", "is surgery ever needed?"],
+                 "relevant": ["knee-muscle-spasm:medical-interventions:03"]}
+    curve = threshold_curve(answerer, [follow_up], grid=(0.0, 1.01))
+    assert [p["in_scope_answered_right"] for p in curve] == [1.0, 0.0]

@@ -194,10 +194,10 @@ def metrics(outcomes: list[Outcome]) -> dict:
 
 def threshold_curve(answerer: Answerer, rows: list[dict], split: str = "dev",
                     grid: tuple[float, ...] | None = None) -> list[dict]:
-    """Per threshold: share of in-scope questions answered with a right passage, and of
-    out-of-scope questions declined, on one split (replies computed once, at threshold 0)."""
+    """Per threshold: share of in-scope questions (follow-ups included) answered with a right
+    passage, and of out-of-scope questions declined, on one split (replies computed once, at threshold 0)."""
     grid = grid or tuple(round(0.05 + 0.01 * i, 2) for i in range(76))
-    sel = [r for r in rows if r.get("split", "dev") == split and r["kind"] in ("in_scope", "out_of_scope")]
+    sel = [r for r in rows if r.get("split", "dev") == split and r["kind"] in ("in_scope", "conversation", "out_of_scope")]
     cases = []
     for row in sel:
         message, history = _messages(row)
@@ -211,7 +211,7 @@ def threshold_curve(answerer: Answerer, rows: list[dict], split: str = "dev",
         def answered(status, decision, forced):
             return status == "answered" and (forced or (decision is not None and decision.answers(t)))
 
-        ins = [right and answered(s, d, f) for k, s, d, right, f in cases if k == "in_scope"]
+        ins = [right and answered(s, d, f) for k, s, d, right, f in cases if k != "out_of_scope"]
         outs = [not answered(s, d, f) for k, s, d, _, f in cases if k == "out_of_scope"]
         curve.append({"threshold": t, "in_scope_answered_right": round(sum(ins) / max(1, len(ins)), 4),
                       "out_of_scope_declined": round(sum(outs) / max(1, len(outs)), 4)})
