@@ -50,9 +50,30 @@ def reference() -> SentenceTransformerEmbedder:
 
 @pytest.fixture(scope="session")
 def exported(onnx_cache, reference) -> OnnxEmbedder:
-    """The one real export of the session, into the session's cache folder."""
+    """The one real export of the session, into the session's cache folder.
+
+    Made by a fresh process, as a server's first start would: it must serve ONNX vectors without
+    ever importing torch itself (the export runs in a child process of its own).
+    """
+    script = textwrap.dedent("""
+        import sys
+        from askknee.embedding import OnnxEmbedder
+        embedder = OnnxEmbedder("all-MiniLM-L6-v2")
+        assert embedder.backend == "onnx"
+        assert embedder.encode(["knee"]).shape == (1, 384)
+        heavy = sorted({"torch", "transformers", "sentence_transformers", "onnxscript"} & set(sys.modules))
+        assert not heavy, heavy
+        print("ok")
+    """)
+    env = {**os.environ, "ASKKNEE_CACHE_DIR": str(onnx_cache)}
+    env.pop("ASKKNEE_BACKEND", None)
+    run = subprocess.run([sys.executable, "-c", script], check=False, env=env, capture_output=True, text=True,
+                         timeout=900)
+    assert run.returncode == 0 and run.stdout.strip().endswith("ok"), run.stderr[-2000:]
+    assert len(cached_files(onnx_cache)) == 1
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("ASKKNEE_CACHE_DIR", str(onnx_cache))
+        mp.setattr(onnx_encoder, "export_model", _refuse)  # from the cache, not a second export
         embedder = OnnxEmbedder(MODEL, reference=reference)
         assert embedder.backend == "onnx"
     return embedder
@@ -115,7 +136,7 @@ def test_more_than_one_batch_keeps_the_order(exported, reference):
 @pytest.mark.integration
 def test_second_load_reuses_the_cache(exported, reference, onnx_cache, monkeypatch, caplog):
     assert len(cached_files(onnx_cache)) == 1
-    monkeypatch.setattr(onnx_encoder, "export_onnx", _refuse)
+    monkeypatch.setattr(onnx_encoder, "export_model", _refuse)
     again = OnnxEmbedder(MODEL, reference=reference)
     assert again.backend == "onnx"
     assert cosines(again.encode(TEXTS[:3]), exported.encode(TEXTS[:3])).min() >= 0.99999
@@ -134,23 +155,22 @@ def test_corrupt_cache_file_is_exported_again(session_bytes, reference, tmp_path
     target = onnx_encoder.cache_path(MODEL, spec)
     target.parent.mkdir(parents=True)
     target.write_bytes(b"not an onnx model")
-    monkeypatch.setattr(onnx_encoder, "export_onnx", lambda *_: good)
+    monkeypatch.setattr(onnx_encoder, "export_model", lambda *_: good)
     assert OnnxEmbedder(MODEL, reference=reference).backend == "onnx"
     assert target.read_bytes() == good
 
 
 @pytest.mark.integration
-@pytest.mark.parametrize("breakage", ["no onnxruntime", "export raises", "vectors differ"])
+@pytest.mark.parametrize("breakage", ["no onnxruntime", "export raises", "export process fails"])
 def test_fallback_gives_sentence_transformers_vectors_and_one_warning(
         breakage, session_bytes, reference, tmp_path, monkeypatch, caplog):
     monkeypatch.setenv("ASKKNEE_CACHE_DIR", str(tmp_path))  # empty cache: forces an export
     if breakage == "no onnxruntime":
         monkeypatch.setitem(sys.modules, "onnxruntime", None)  # makes `import onnxruntime` fail
     elif breakage == "export raises":
-        monkeypatch.setattr(onnx_encoder, "export_onnx", _refuse)
-    else:
-        monkeypatch.setattr(onnx_encoder, "export_onnx", lambda *_: session_bytes)
-        monkeypatch.setattr(onnx_encoder, "verify", lambda *_: 0.93)  # what the legacy exporter gave
+        monkeypatch.setattr(onnx_encoder, "export_model", _refuse)
+    else:  # the child exits non-zero (as when its check fails): the real subprocess call, a broken interpreter
+        monkeypatch.setattr(onnx_encoder.sys, "executable", sys.executable + "-missing")
     with caplog.at_level(logging.INFO, logger="askknee"):
         embedder = OnnxEmbedder(MODEL, reference=reference)
         vectors = embedder.encode(TEXTS)
@@ -166,13 +186,32 @@ def test_unwritable_cache_serves_the_export_from_memory(session_bytes, reference
     blocker = tmp_path / "a-file"
     blocker.write_text("")
     monkeypatch.setenv("ASKKNEE_CACHE_DIR", str(blocker / "cache"))  # mkdir fails, even for root
-    monkeypatch.setattr(onnx_encoder, "export_onnx", lambda *_: session_bytes)  # skip a second real export
+    monkeypatch.setattr(onnx_encoder, "export_model", lambda *_: session_bytes)  # skip a second real export
     with caplog.at_level(logging.INFO, logger="askknee"):
         embedder = OnnxEmbedder(MODEL, reference=reference)
         vectors = embedder.encode(TEXTS)
     assert embedder.backend == "onnx"
     assert cosines(vectors, reference.encode(TEXTS)).min() >= 0.9999
     assert len(warnings_of(caplog)) == 1 and "cannot write the cache" in warnings_of(caplog)[0]
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("cosine", [0.93, float("nan")])  # 0.93: what the legacy exporter gave
+def test_export_process_writes_nothing_when_the_check_fails(session_bytes, tmp_path, monkeypatch, capsys, cosine):
+    monkeypatch.setattr(onnx_encoder, "export_onnx", lambda *_: session_bytes)  # skip a real export
+    monkeypatch.setattr(onnx_encoder, "verify", lambda *_: cosine)
+    out = tmp_path / "model.onnx"
+    assert onnx_encoder.export_main([_model_dir(), str(out)]) == 1
+    assert not out.exists()
+    assert "exported vectors differ" in capsys.readouterr().err
+
+
+@pytest.mark.integration
+def test_export_process_writes_the_checked_model(session_bytes, tmp_path, monkeypatch):
+    monkeypatch.setattr(onnx_encoder, "export_onnx", lambda *_: session_bytes)  # the check itself is real
+    out = tmp_path / "model.onnx"
+    assert onnx_encoder.export_main([_model_dir(), str(out)]) == 0
+    assert out.read_bytes() == session_bytes
 
 
 def _model_dir() -> str:

@@ -132,7 +132,7 @@ class OnnxEmbedder:
             log.debug("askknee: %s is not a local folder; serving it with sentence-transformers", self.name)
             return self._reference
         try:
-            return onnx_encoder.load_encoder(self.name, path, self._reference)
+            return onnx_encoder.load_encoder(self.name, path)
         except AskKneeError:
             raise  # the model itself cannot load: no backend would help
         except Exception as e:  # noqa: BLE001 - any ONNX failure means: serve with sentence-transformers

@@ -2,8 +2,10 @@
 
 Only plain models are handled: Transformer -> mean Pooling -> optional Normalize (the default
 all-MiniLM-L6-v2 is one). The graph holds the transformer, the masked mean and the L2
-normalisation, so serving needs just `onnxruntime` and `tokenizers`; torch is imported only to
-export, once, into a cache file keyed by the model's files. Anything else raises `Unsupported`
+normalisation, so serving needs just `onnxruntime` and `tokenizers`. torch is imported only to
+export, once, in a child process (`python -m askknee.onnx_encoder`), into a cache file keyed by
+the model's files: the serving process never holds torch's memory nor mutes its own output for
+the exporter's sake. Anything else raises `Unsupported`
 and the caller uses sentence-transformers itself.
 """
 
@@ -16,6 +18,8 @@ import json
 import logging
 import os
 import re
+import subprocess
+import sys
 import tempfile
 import warnings
 from dataclasses import dataclass
@@ -30,6 +34,7 @@ EXPORTER_VERSION = 1
 OPSET = 18  # the dynamo exporter's lowest native opset; asking for 17 triggers a failing down-conversion
 BATCH_SIZE = 32
 MIN_COSINE = 0.9999
+EXPORT_TIMEOUT_S = 900  # a slow machine, busy: the export itself takes ~15 s on 2 idle cores
 INPUT_NAMES = ("input_ids", "attention_mask", "token_type_ids")
 OUTPUT_NAME = "sentence_embedding"
 # Checked against sentence-transformers after every export: short, empty-ish, and beyond 256 tokens.
@@ -296,11 +301,26 @@ def _atomic_write(path: Path, data: bytes) -> None:
         raise
 
 
-def load_encoder(name: str, model_dir: str | Path, reference) -> OrtEncoder:
+def export_model(model_dir: str | Path) -> bytes:
+    """Export and verify the model in a child process; the ONNX bytes, or `Unsupported` with the reason."""
+    with tempfile.TemporaryDirectory(prefix="askknee-onnx-") as tmp:
+        out = Path(tmp) / "model.onnx"
+        try:
+            run = subprocess.run([sys.executable, "-m", "askknee.onnx_encoder", str(model_dir), str(out)],
+                                 capture_output=True, text=True, timeout=EXPORT_TIMEOUT_S,
+                                 env={**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"})
+        except (OSError, subprocess.TimeoutExpired) as e:
+            raise Unsupported(f"the export process failed ({type(e).__name__})") from None
+        if run.returncode != 0 or not out.is_file():
+            lines = [ln for ln in run.stderr.splitlines() if ln.strip()]
+            raise Unsupported(lines[-1].strip() if lines else f"the export process exited with {run.returncode}")
+        return out.read_bytes()
+
+
+def load_encoder(name: str, model_dir: str | Path) -> OrtEncoder:
     """An ORT encoder for the model: from the cache, else exported (once), verified and cached.
 
-    `reference` is the sentence-transformers embedder (`.model` loads it); it is touched only on a
-    cache miss. Raises `Unsupported` (or whatever the export raised) when ONNX cannot serve the model.
+    Raises `Unsupported` when ONNX cannot serve the model.
     """
     try:
         import onnxruntime  # noqa: F401
@@ -321,14 +341,37 @@ def load_encoder(name: str, model_dir: str | Path, reference) -> OrtEncoder:
         log.warning("askknee: exporting %s to ONNX once, cached at %s", name, path)
     else:
         log.warning("askknee: exporting %s to ONNX in memory (cannot write the cache %s: %s)", name, path.parent, problem)
-    data = export_onnx(reference.model, spec)
+    data = export_model(model_dir)
     encoder = OrtEncoder(data, spec)
-    cos = verify(encoder, reference)
-    if not cos >= MIN_COSINE:  # also catches NaN
-        raise Unsupported(f"exported vectors differ from sentence-transformers (cosine {cos:.5f})")
     if problem is None:
         try:
             _atomic_write(path, data)
         except OSError as e:
             log.debug("askknee: could not cache the ONNX model at %s (%s)", path, e.strerror)
     return encoder
+
+
+def export_main(argv: list[str]) -> int:
+    """`python -m askknee.onnx_encoder MODEL_DIR OUT`: export, check against sentence-transformers, write OUT.
+
+    Exit 0 and OUT written only when the check passes; otherwise exit 1 with one reason line on stderr.
+    """
+    model_dir, out = argv
+    try:
+        from .embedding import SentenceTransformerEmbedder
+
+        spec = inspect_model(model_dir)
+        reference = SentenceTransformerEmbedder(str(model_dir))
+        data = export_onnx(reference.model, spec)
+        cos = verify(OrtEncoder(data, spec), reference)
+        if not cos >= MIN_COSINE:  # also catches NaN
+            raise Unsupported(f"exported vectors differ from sentence-transformers (cosine {cos:.5f})")
+        _atomic_write(Path(out), data)
+    except Exception as e:  # noqa: BLE001 - the parent reads one line and falls back
+        print(f"{type(e).__name__}: {e}".splitlines()[0][:300], file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(export_main(sys.argv[1:]))
