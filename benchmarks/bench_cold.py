@@ -1,5 +1,7 @@
 """Cold start: `python app.py` until the first `/chat` request is answered, with the committed index
-and with no index (rebuilt at start); the server's RSS once warm.
+and with no index (rebuilt at start), both with the ONNX export cached; and a machine's very
+first start (empty ONNX cache: sentence-transformers loads and the model is exported). The
+server's RSS once warm.
 """
 
 from __future__ import annotations
@@ -20,11 +22,12 @@ def main(argv=None) -> int:
     a = p.parse_args(argv)
     out = {"part": "cold"}
     q = questions()[0]
-    for case in ("committed-index", "no-index"):
+    for case in ("committed-index", "no-index", "first-start-no-onnx-cache"):
         times, rss = [], []
-        for _ in range(a.runs):
+        for _ in range(a.runs if case != "first-start-no-onnx-cache" else 1):
             with tempfile.TemporaryDirectory(prefix="askknee-cold-") as tmp:
-                env = {} if case == "committed-index" else {"ASKKNEE_INDEX": tmp}
+                env = {"committed-index": {}, "no-index": {"ASKKNEE_INDEX": tmp},
+                       "first-start-no-onnx-cache": {"ASKKNEE_CACHE_DIR": tmp}}[case]
                 s = Server(ROOT / "app.py", env)
                 try:
                     secs, reply = s.first_answer(q)

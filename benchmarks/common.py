@@ -83,14 +83,13 @@ def machine() -> dict:
                 v = " ".join(f for f in v.split() if f.startswith(("avx", "sse4", "fma")))
             cpu[k.strip()] = v
     versions = {"python": platform.python_version()}
-    for mod in ("torch", "faiss", "sentence_transformers", "gradio", "gradio_client", "bm25s", "numpy"):
+    for mod in ("torch", "faiss", "sentence_transformers", "onnxruntime", "gradio", "gradio_client", "bm25s", "numpy"):
         try:
             versions[mod] = __import__(mod).__version__
         except Exception:  # noqa: BLE001 - a missing module is just reported
             versions[mod] = "n/a"
     return {"nproc": _cmd(["nproc"]), "lscpu": cpu, "free_h": _cmd(["free", "-h"]),
-            "kernel": platform.release(), "versions": versions,
-            "torch_threads": __import__("torch").get_num_threads()}
+            "kernel": platform.release(), "versions": versions}
 
 
 # --- synthetic corpora -------------------------------------------------------------------------
