@@ -63,7 +63,7 @@ LAY_TO_CLINICAL: dict[str, str] = {
     r"injur(y|ies|ed)|hurt it|fell|fall|trauma|sprain(ed)?": "injury trauma",
     r"when (should|do) i see|see a doctor|worried|serious|red flags?": "when to see a doctor",
     # Added in a second pass over general consumer-health wording (symptoms, course, tests, causes).
-    r"sweat(s|ing|y)?|hot weather|heat ?wave|hangovers?|alcohol|caffeine|coffee": "dehydration fluid intake",
+    r"sweat(s|ing|y)?|hot weather|heat ?wave": "dehydration fluid intake",
     r"supplements?|vitamins?": "essential minerals",
     r"shak(e|es|ing|y)|jerk(s|ing|y)?": "twitching spasm",
     r"throbb(ing|s)|stabbing|shooting|pulling": "sharp pain",
