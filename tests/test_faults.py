@@ -13,13 +13,13 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from askknee import index as ix
 from askknee.answering import Answerer
 from askknee.embedding import HASHING_MODEL, HashingEmbedder, get_embedder
 from askknee.errors import CorpusError
@@ -234,14 +234,14 @@ def test_build_killed_at_random_times_never_breaks_the_index(tmp_path, fake_embe
 def read_only(monkeypatch):
     """Make a folder unwritable: chmod, plus refusing index writes there (root ignores chmod)."""
     dirs: list[Path] = []
-    real_mkstemp = ix.tempfile.mkstemp
+    real_mkstemp = tempfile.mkstemp
 
     def mkstemp(*a, dir=None, **k):
         if dir is not None and Path(dir).resolve() in dirs:
             raise PermissionError(13, "Permission denied", str(dir))
         return real_mkstemp(*a, dir=dir, **k)
 
-    monkeypatch.setattr(ix.tempfile, "mkstemp", mkstemp)
+    monkeypatch.setattr(tempfile, "mkstemp", mkstemp)
 
     def make(d: Path) -> Path:
         d.mkdir(parents=True, exist_ok=True)

@@ -17,7 +17,6 @@ import hashlib
 import json
 import logging
 import os
-import tempfile
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -29,6 +28,7 @@ from . import __version__
 from .chunking import CHUNKER_VERSION, chunk_corpus, passage_views
 from .embedding import Embedder
 from .errors import IndexFileError
+from .files import atomic_write
 from .ingest import corpus_sha256, load_corpus
 from .types import Chunk, RelatedLink
 
@@ -142,20 +142,6 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def _atomic_write(path: Path, write) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; index files are ordinary shared files
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def _pending(index_dir: Path, name: str, digest: str) -> Path:
     return index_dir / f".{name}.{digest[:16]}.pending"
 
@@ -177,11 +163,11 @@ def save_index(index: Index, index_dir: Path) -> None:
     digests = {name: hashlib.sha256(body).hexdigest() for name, body in data.items()}
     pending = {name: _pending(index_dir, name, digests[name]) for name in data}
     for name, body in data.items():  # 1. new files in full, beside the live ones
-        _atomic_write(pending[name], lambda f, body=body: f.write(body))
+        atomic_write(pending[name], body)
     manifest = dict(index.manifest)
     manifest["files"] = digests
     body = (json.dumps(manifest, indent=2, ensure_ascii=False) + "\n").encode()
-    _atomic_write(index_dir / MANIFEST, lambda f: f.write(body))  # 2. commit
+    atomic_write(index_dir / MANIFEST, body)  # 2. commit
     _fsync_dir(index_dir)
     index.manifest = manifest
     for name, p in pending.items():  # 3. into place; the loader also finds them if we stop here

@@ -27,6 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .files import atomic_write
+
 log = logging.getLogger("askknee")
 
 # Bump when the exported graph changes, so stale cache files are not reused.
@@ -287,20 +289,6 @@ def _writable(directory: Path) -> str | None:
     return None
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-
-
 def export_model(model_dir: str | Path) -> bytes:
     """Export and verify the model in a child process; the ONNX bytes, or `Unsupported` with the reason."""
     with tempfile.TemporaryDirectory(prefix="askknee-onnx-") as tmp:
@@ -345,7 +333,7 @@ def load_encoder(name: str, model_dir: str | Path) -> OrtEncoder:
     encoder = OrtEncoder(data, spec)
     if problem is None:
         try:
-            _atomic_write(path, data)
+            atomic_write(path, data)
         except OSError as e:
             log.debug("askknee: could not cache the ONNX model at %s (%s)", path, e.strerror)
     return encoder
@@ -366,7 +354,7 @@ def export_main(argv: list[str]) -> int:
         cos = verify(OrtEncoder(data, spec), reference)
         if not cos >= MIN_COSINE:  # also catches NaN
             raise Unsupported(f"exported vectors differ from sentence-transformers (cosine {cos:.5f})")
-        _atomic_write(Path(out), data)
+        atomic_write(Path(out), data)
     except Exception as e:  # noqa: BLE001 - the parent reads one line and falls back
         print(f"{type(e).__name__}: {e}".splitlines()[0][:300], file=sys.stderr)
         return 1
