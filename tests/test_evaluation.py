@@ -146,7 +146,7 @@ def test_evaluate_scores_every_configuration(fake_retriever):
     for r in results:
         assert set(r.metrics) == set(ev.METRICS)
         assert all(0.0 <= v <= 1.0 for v in r.metrics.values())
-        assert len(r.latency_ms) == len(r.run) == 64
+        assert len(r.latency_ms) == len(r.run) == len(ev.load_split("dev").queries)
 
 
 def test_threshold_curve_is_monotone():
@@ -166,7 +166,7 @@ def test_cli_eval_prints_json_and_writes_the_report(fake_settings, tmp_path, cap
                  "--split", "dev", "--json", "--report", str(out)])
     assert code == 0
     data = json.loads(capsys.readouterr().out)
-    assert data["split"] == "dev" and data["questions"] == 64
+    assert data["split"] == "dev" and data["questions"] == len(ev.load_split("dev").queries)
     assert {"dense", "lexical", "fused"} <= {c["name"] for c in data["configurations"]}
     assert set(data["configurations"][0]["metrics"]) == set(ev.LABELS.values())
     for name in ("metrics.png", "threshold.png"):

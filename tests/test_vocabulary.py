@@ -23,6 +23,20 @@ def test_speller_leaves_english_corpus_and_short_words_alone(word):
     assert Speller(CORPUS).fix(word) == word
 
 
+@pytest.mark.parametrize("word", ["havent", "doesnt", "shouldnt", "theyre", "xray"])
+def test_speller_keeps_contractions_and_vocabulary_words(word):
+    # Each is within edit distance 2 of a corpus word ("have", "does", "should", "there", "ray").
+    assert Speller(CORPUS + ["You have it, it does; there you should see a ray."]).fix(word) == word
+
+
+def test_figuring_out_is_not_exercise_and_not_improving_means_persisting():
+    assert "exercise" in expansion("i work out at the gym")
+    extra = expansion("can i work out what sets it off")
+    assert "exercise" not in extra and "determine" in extra
+    assert "persist" in expansion("my knee havent got any better")
+    assert "persist" not in expansion("my knee got better")
+
+
 def test_speller_rewrites_a_whole_question_keeping_punctuation():
     assert Speller(CORPUS).correct("why the relife, dehydation?") == "why the relief, dehydration?"
 
