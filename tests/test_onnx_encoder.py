@@ -235,6 +235,7 @@ def test_serving_imports_no_torch_when_the_cache_is_warm(exported, onnx_cache, t
         assert len(hits) == 5, hits
         askknee.web.build_demo(Answerer(retriever))
         assert retriever.embedder.backend == "onnx"
+        assert retriever.adapter is not None  # the committed query adapter, applied without torch
         heavy = sorted({"torch", "transformers", "sentence_transformers", "onnxscript"} & set(sys.modules))
         assert not heavy, heavy
         print("ok")

@@ -1,4 +1,4 @@
-"""`askknee` command line: build · search · export-corpus · ask · eval · serve.
+"""`askknee` command line: build · search · export-corpus · ask · eval · fit-adapter · serve.
 
 Library errors (`AskKneeError`) and bad arguments become a one-line message and exit code 2.
 """
@@ -21,6 +21,7 @@ EXAMPLES = """examples:
   askknee search --queries queries.jsonl -k 10 --run run.trec
   askknee export-corpus corpus.jsonl
   askknee ask "how do I stop knee spasms?" --json
+  askknee fit-adapter --cv 5
 """
 
 
@@ -181,6 +182,43 @@ def cmd_eval(args) -> int:
     return cli_main(args)
 
 
+def cmd_fit_adapter(args) -> int:
+    """Fit the query adapter on labelled questions and save it beside the index."""
+    from . import adapter
+    from .evaluation import (
+        LabelledSet,
+        format_table,
+        load_split,
+        read_qrels,
+        read_queries,
+    )
+    from .retrieval import Retriever
+
+    s = _settings(args)
+    if args.queries or args.qrels:
+        if not (args.queries and args.qrels):
+            raise QueryError("--queries and --qrels go together")
+        qrels = read_qrels(Path(args.qrels))
+        labelled = LabelledSet("custom", tuple(q for q in read_queries(Path(args.queries)) if q.id in qrels), qrels)
+        source = f"{Path(args.queries).name} + {Path(args.qrels).name}"
+    elif args.split != "dev":
+        raise QueryError(f"fit on dev, not {args.split!r}: the test split is kept for reporting "
+                         "(or give your own --queries and --qrels)")
+    else:
+        labelled, source = load_split("dev"), "dev"
+    retriever = Retriever.from_settings(s).variant(adapter=None)
+    if args.cv:
+        results = adapter.cross_validate(retriever, labelled, args.cv)
+        print(f"{len(labelled.queries)} questions from {source}, {args.cv}-fold cross-validation\n", file=sys.stderr)
+        print(format_table(results), file=sys.stderr)
+    fitted = adapter.fit(retriever, [q.text for q in labelled.queries],
+                         [adapter.relevant(labelled.qrels, q.id) for q in labelled.queries], source=source)
+    adapter.save(fitted, s.index_dir)
+    print(json.dumps({"index": str(s.index_dir), **{k: v for k, v in fitted.meta.items() if k != "fitted_for"}},
+                     indent=None if args.json else 2))
+    return 0
+
+
 def cmd_serve(args) -> int:
     from .web import launch
 
@@ -234,6 +272,15 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--calibrate", action="store_true",
                    help="with --answers: print the answer/decline threshold curve on dev and the chosen value")
     v.set_defaults(func=cmd_eval)
+
+    f = sub.add_parser("fit-adapter", help="fit the query adapter on labelled questions (dev by default)")
+    _common(f)
+    f.add_argument("--split", default="dev", help="labelled split to fit on (only dev: test is for reporting)")
+    f.add_argument("--queries", help="your own BEIR queries.jsonl (with --qrels)")
+    f.add_argument("--qrels", help="your own qrels (with --queries)")
+    f.add_argument("--cv", type=_positive_int, help="first print K-fold cross-validated figures (to stderr)")
+    f.add_argument("--json", action="store_true", help="one-line JSON report")
+    f.set_defaults(func=cmd_fit_adapter)
 
     sv = sub.add_parser("serve", help="start the web chat (same as `python app.py`)")
     sv.add_argument("--host", default=None, help="interface (default $GRADIO_SERVER_NAME or 127.0.0.1)")

@@ -276,10 +276,11 @@ def retriever_search(retriever, mode: str, k: int = DEPTH) -> SearchFn:
 
 def retriever_configs(retriever) -> dict[str, SearchFn]:
     """The configurations compared by `askknee eval`: dense, lexical, fused and its variants."""
-    from .retrieval import VARIANTS
+    from .retrieval import ADAPTER_VARIANTS, VARIANTS
 
     configs = {mode: retriever_search(retriever, mode) for mode in ("dense", "lexical", "fused")}
-    for name, make in VARIANTS.items():
+    variants = {**VARIANTS, **(ADAPTER_VARIANTS if retriever.adapter is not None else {})}
+    for name, make in variants.items():
         configs[name] = retriever_search(make(retriever), "fused")
     return configs
 
@@ -452,6 +453,12 @@ def cli_main(args) -> int:
     else:
         print(f"split {args.split}: {len(labelled.queries)} questions, model {settings.model}\n")
         print(format_table(results))
+    fitted_on = (retriever.adapter.meta.get("fitted_on") if retriever.adapter is not None else None)
+    if fitted_on == args.split:
+        import sys
+
+        print(f"note: the query adapter was fitted on these {args.split} questions, so the figures with it "
+              "are in-sample; `askknee fit-adapter --cv 5` prints out-of-fold ones", file=sys.stderr)
     if args.report:
         oos = load_split(OOS_SPLIT)
         fused = next(r for r in results if r.name == "fused")

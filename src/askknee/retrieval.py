@@ -9,6 +9,9 @@ cosine with the cosine after subtracting the mean passage vector (from query and
 alike): every passage of a one-topic corpus shares the topic's direction ("knee muscle
 spasm"), which otherwise drowns out what tells passages apart. It is a fixed change of origin,
 the same for every question, so scores stay comparable across questions.
+
+When the index folder holds a query adapter fitted on labelled questions (`adapter.py`), the
+question's vector goes through it before the search.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import numpy as np
 import Stemmer
 from bm25s.stopwords import STOPWORDS_EN
 
+from . import adapter as adapters
 from .chunking import search_text
 from .embedding import Embedder, get_embedder
 from .errors import QueryError
@@ -79,12 +83,14 @@ class Retriever:
     """Finds the passages that answer a question; `search` returns ranked `Hit`s."""
 
     def __init__(self, index: Index, embedder: Embedder, settings: Settings | None = None, *,
-                 center: float = CENTERING, rewrite: bool = True):
+                 center: float = CENTERING, rewrite: bool = True,
+                 adapter: adapters.QueryAdapter | None = None):
         self.index = index
         self.embedder = embedder
         self.settings = settings or Settings()
         self.center = center
         self.rewrite = rewrite
+        self.adapter = adapter
         texts = [search_text(c) for c in index.chunks]
         self.lexical = LexicalIndex(texts)
         self.speller = Speller(texts)
@@ -92,10 +98,10 @@ class Retriever:
         self._centering = _centering(index.faiss_index, index.view_chunk)
 
     def variant(self, **options) -> "Retriever":
-        """The same index and models with other options (`center`, `rewrite`), for comparisons."""
+        """The same index and models with other options (`center`, `rewrite`, `adapter`), for comparisons."""
         other = copy.copy(self)
         for name, value in options.items():
-            if name not in ("center", "rewrite"):
+            if name not in ("center", "rewrite", "adapter"):
                 raise TypeError(f"unknown retriever option {name!r}")
             setattr(other, name, value)
         return other
@@ -104,13 +110,21 @@ class Retriever:
         """What is searched for: typos repaired, lay wording expanded."""
         return expand_query(self.speller.correct(question)) if self.rewrite else question
 
+    def question_vectors(self, questions: list[str]) -> np.ndarray:
+        """Embeddings of the rewritten questions, through the query adapter if there is one."""
+        return self._vectors([self.rewrite_query(q) for q in questions])
+
+    def _vectors(self, searched: list[str]) -> np.ndarray:
+        vecs = self.embedder.encode(searched)
+        return self.adapter.apply(vecs) if self.adapter is not None else vecs
+
     @classmethod
     def from_settings(cls, settings: Settings | None = None) -> "Retriever":
         """Open (or rebuild) the index named by the settings and wrap it."""
         settings = settings or Settings()
         embedder = get_embedder(settings.model)
         index = open_index(settings.index_dir, settings.corpus_dir, embedder)
-        return cls(index, embedder, settings)
+        return cls(index, embedder, settings, adapter=adapters.load(settings.index_dir, index.manifest))
 
     @property
     def chunks(self):
@@ -180,10 +194,7 @@ class Retriever:
             if not q:
                 raise QueryError("the question is empty; type a question about the article")
         searched = [self.rewrite_query(q) for q in questions]
-        if mode == "lexical":
-            vecs = [None] * len(questions)
-        else:
-            vecs = self.embedder.encode(searched)
+        vecs = [None] * len(questions) if mode == "lexical" else self._vectors(searched)
         return [self._score(q, v, mode, k) for q, v in zip(searched, vecs)]
 
 
@@ -215,4 +226,8 @@ def _centering(fidx, view_chunk: np.ndarray):
 VARIANTS = {
     "fused-no-rewrite": lambda r: r.variant(rewrite=False),
     "fused-plain-cosine": lambda r: r.variant(center=0.0),
+}
+# Shown only when the index has a query adapter.
+ADAPTER_VARIANTS = {
+    "fused-no-adapter": lambda r: r.variant(adapter=None),
 }

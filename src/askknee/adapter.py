@@ -1,0 +1,221 @@
+"""Query adapter: a low-rank linear map on question vectors, fitted on labelled questions.
+
+A visitor writes "cant do my normal day stuff"; the article says "disrupt your daily
+activities". The bi-encoder puts such a question nearer passages that share its surface
+words than the one that answers it. A map q -> normalise(q + q·W), with W = A·B of low rank,
+learned from labelled questions, moves questions toward the passages people meant. The model and
+the passage vectors are untouched, so the index stays as built; serving costs one small matrix
+product and needs no torch.
+
+The adapter is fitted by minimising the cross-entropy between the retriever's own fused scores
+(softmax over all passages) and the labelled relevant passages, with an L2 penalty on W; it is
+fitted for one index (model, corpus and chunking) and ignored, with one warning, by any other.
+Files beside the index: `adapter.npz` (A and B) and `adapter.json` (what it was fitted on and for).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import logging
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+
+from .errors import QueryError
+from .files import atomic_write
+
+log = logging.getLogger("askknee")
+
+FACTORS = "adapter.npz"
+META = "adapter.json"
+# Chosen by 5-fold cross-validation on the dev questions (README, "Query adapter"): rank 8 and
+# this penalty ranked best out of fold; the figures barely move across 0.03-0.3 and ranks 8-32.
+RANK = 8
+L2 = 0.1
+STEPS = 300
+TEMPERATURE = 0.05
+LEARNING_RATE = 0.01
+
+
+_FINGERPRINT = ("model", "dimension", "corpus_sha256", "chunker_version", "probe")
+
+
+def fingerprint(manifest: dict) -> dict:
+    """What an adapter is valid for: the index's model (name and probe vector), corpus and chunking."""
+    return {k: manifest.get(k) for k in _FINGERPRINT}
+
+
+def fits(fitted_for: dict, manifest: dict) -> bool:
+    """Whether an adapter fitted for `fitted_for` serves this index (probe vectors compared by cosine:
+    the ONNX and torch backends differ in the last rounded digit)."""
+    ours = fingerprint(manifest)
+    if not isinstance(fitted_for, dict) or any(fitted_for.get(k) != ours[k] for k in _FINGERPRINT if k != "probe"):
+        return False
+    a, b = (np.asarray(x if x else [], dtype=np.float32) for x in (fitted_for.get("probe"), ours["probe"]))
+    return a.shape == b.shape and (a.size == 0 or float(a @ b) > 0.99)
+
+
+@dataclass(frozen=True)
+class QueryAdapter:
+    """q -> normalise(q + q·A·B), for question vectors only."""
+
+    a: np.ndarray  # dimension x rank
+    b: np.ndarray  # rank x dimension
+    meta: dict = field(default_factory=dict)
+
+    def apply(self, vectors: np.ndarray) -> np.ndarray:
+        v = np.asarray(vectors, dtype=np.float32)
+        v = v + (v @ self.a) @ self.b
+        return v / np.clip(np.linalg.norm(v, axis=-1, keepdims=True), 1e-12, None)
+
+
+def fit(retriever, questions: Sequence[str], relevant: Sequence[Collection[str]], *, source: str = "",
+        rank: int = RANK, l2: float = L2, steps: int = STEPS, temperature: float = TEMPERATURE,
+        seed: int = 0) -> QueryAdapter:
+    """An adapter for `retriever`'s index from questions and their relevant passage ids (needs torch).
+
+    `source` names the questions (e.g. "dev") in the adapter's description."""
+    try:
+        import torch
+    except ImportError:
+        raise QueryError("fitting a query adapter needs torch (pip install torch); serving does not") from None
+    ids = {c.id: i for i, c in enumerate(retriever.chunks)}
+    rows = [(q, [ids[d] for d in rel if d in ids]) for q, rel in zip(questions, relevant)]
+    rows = [(q, docs) for q, docs in rows if docs]
+    if not rows:
+        raise QueryError("no labelled question has a relevant passage in this index; check the qrels' passage ids")
+    base = retriever.variant(adapter=None)
+    qvecs = base.question_vectors([q for q, _ in rows])
+    h = base.settings.lexical_halfpoint
+    raw = np.stack([base.lexical.scores(base.rewrite_query(q)) for q, _ in rows])
+    target = np.zeros((len(rows), len(ids)), dtype=np.float32)
+    for i, (_, docs) in enumerate(rows):
+        target[i, docs] = 1.0 / len(docs)
+
+    dense = _torch_dense(base, torch)
+    q = torch.tensor(np.asarray(qvecs, dtype=np.float32))
+    lexical = torch.tensor((raw / (raw + h)).astype(np.float32))
+    y = torch.tensor(target)
+    w_dense = base.settings.dense_weight
+    gen = torch.Generator().manual_seed(seed)
+    a = torch.zeros(q.shape[1], rank, requires_grad=True)
+    b = (torch.randn(rank, q.shape[1], generator=gen) * 0.01).requires_grad_()
+    opt = torch.optim.Adam([a, b], lr=LEARNING_RATE)
+    for _ in range(steps):
+        w = a @ b
+        adapted = q + q @ w
+        adapted = adapted / adapted.norm(dim=1, keepdim=True)
+        fused = w_dense * dense(adapted) + (1 - w_dense) * lexical
+        loss = -(y * torch.log_softmax(fused / temperature, dim=1)).sum(1).mean() + l2 * (w ** 2).sum()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    meta = {"fitted_for": fingerprint(base.index.manifest), "fitted_on": source, "questions": len(rows),
+            "rank": rank, "l2": l2, "steps": steps, "temperature": temperature, "seed": seed,
+            "created": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+    return QueryAdapter(a=a.detach().numpy().astype(np.float32), b=b.detach().numpy().astype(np.float32), meta=meta)
+
+
+def _torch_dense(retriever, torch):
+    """The retriever's dense score (best view, centred cosine, clipped) over all views, differentiable."""
+    fidx = retriever.index.faiss_index
+    views = torch.tensor(fidx.reconstruct_n(0, fidx.ntotal))
+    owner = torch.tensor(retriever.index.view_chunk, dtype=torch.long)
+    n = len(retriever.chunks)
+    centering = retriever._centering if retriever.center else None
+    if centering is not None:
+        means, mm, slot, view_mean, view_norm = (torch.tensor(x) for x in centering)
+        slot = slot.long()
+
+    def dense(q):
+        sims = q @ views.T
+        if centering is not None:
+            qm = (q @ means.T)[:, slot]
+            qnorm = torch.sqrt(torch.clamp(1 - 2 * qm + mm[slot], min=1e-12))
+            centred = (sims - qm - view_mean + mm[slot]) / (qnorm * view_norm)
+            sims = (1 - retriever.center) * sims + retriever.center * centred
+        out = torch.zeros(q.shape[0], n)
+        return out.scatter_reduce(1, owner.expand(q.shape[0], -1), sims.clamp(0, 1), reduce="amax")
+    return dense
+
+
+def save(adapter: QueryAdapter, index_dir: Path) -> None:
+    """Write the adapter beside the index: the factors first, then their description (the commit)."""
+    buf = io.BytesIO()
+    np.savez(buf, a=adapter.a.astype(np.float32), b=adapter.b.astype(np.float32))
+    body = buf.getvalue()
+    meta = {**adapter.meta, "sha256": hashlib.sha256(body).hexdigest()}
+    Path(index_dir).mkdir(parents=True, exist_ok=True)
+    atomic_write(Path(index_dir) / FACTORS, body)
+    atomic_write(Path(index_dir) / META, (json.dumps(meta, indent=2) + "\n").encode())
+
+
+def load(index_dir: Path, manifest: dict) -> QueryAdapter | None:
+    """The adapter fitted for this index, or None (with a warning if one is there but unusable)."""
+    mpath, fpath = Path(index_dir) / META, Path(index_dir) / FACTORS
+    if not mpath.exists():
+        return None
+    try:
+        meta = json.loads(mpath.read_text(encoding="utf-8"))
+        body = fpath.read_bytes()
+        if hashlib.sha256(body).hexdigest() != meta.get("sha256"):
+            raise ValueError(f"{FACTORS} does not match {META}")
+        with np.load(io.BytesIO(body), allow_pickle=False) as z:
+            a, b = z["a"], z["b"]
+        d = manifest.get("dimension")
+        if a.ndim != 2 or a.shape != b.T.shape or a.shape[0] != d:
+            raise ValueError(f"factors of shape {a.shape} and {b.shape} do not fit dimension {d}")
+    except (OSError, ValueError, TypeError, KeyError, AttributeError) as e:
+        log.warning("askknee: ignoring the query adapter in %s (%s); refit it with `askknee fit-adapter`", index_dir, e)
+        return None
+    if not fits(meta.get("fitted_for"), manifest):
+        log.warning("askknee: ignoring the query adapter in %s: it was fitted for another index "
+                    "(model, corpus or chunking changed); refit it with `askknee fit-adapter`", index_dir)
+        return None
+    return QueryAdapter(a=a, b=b, meta=meta)
+
+
+def cross_validate(retriever, labelled, folds: int = 5) -> list:
+    """Out-of-fold figures: every question ranked by an adapter fitted on the other folds, beside
+    the retriever without an adapter. Returns two `evaluation.ConfigResult`s."""
+    from .evaluation import (
+        ConfigResult,
+        LabelledSet,
+        hit_rates,
+        rank_metrics,
+        retriever_search,
+        score_config,
+    )
+
+    if folds < 2 or folds > len(labelled.queries):
+        raise QueryError(f"--cv needs between 2 and {len(labelled.queries)} folds (got {folds})")
+    base = retriever.variant(adapter=None)
+    plain = score_config("fused-no-adapter", retriever_search(base, "fused"), labelled)
+    queries = list(labelled.queries)
+    parts = []
+    for f in range(folds):
+        held = queries[f::folds]
+        train = [q for q in queries if q not in held]
+        fitted = fit(base, [q.text for q in train], [relevant(labelled.qrels, q.id) for q in train])
+        parts.append(score_config("fused", retriever_search(base.variant(adapter=fitted), "fused"),
+                                  LabelledSet(labelled.split, tuple(held),
+                                              {q.id: labelled.qrels[q.id] for q in held if q.id in labelled.qrels}),
+                                  warmup=0))
+    run = {q: d for p in parts for q, d in p.run.items()}
+    passages = {q: t for p in parts for q, t in p.passages.items()}
+    metrics = rank_metrics(labelled.qrels, run)
+    metrics.update(hit_rates(passages, labelled.answers))
+    adapted = ConfigResult(f"fused, adapter ({folds}-fold)", metrics, run, passages,
+                           {q: s for p in parts for q, s in p.top_scores.items()},
+                           tuple(t for p in parts for t in p.latency_ms))
+    return [plain, adapted]
+
+
+def relevant(qrels: dict, qid: str) -> set[str]:
+    """The passages judged relevant (grade > 0) to a question."""
+    return {d for d, grade in qrels.get(qid, {}).items() if grade > 0}

@@ -1,0 +1,119 @@
+"""The query adapter: fitted on labelled questions, saved beside the index, ignored when it does not fit."""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+
+import numpy as np
+import pytest
+
+from askknee import adapter
+from askknee import evaluation as ev
+from askknee.cli import main
+from askknee.errors import QueryError
+from askknee.retrieval import Retriever
+
+
+@pytest.fixture(scope="module")
+def dev():
+    return ev.load_split("dev")
+
+
+@pytest.fixture(scope="module")
+def fitted(fake_retriever, dev):
+    return adapter.fit(fake_retriever, [q.text for q in dev.queries],
+                       [adapter.relevant(dev.qrels, q.id) for q in dev.queries], source="dev", steps=150)
+
+
+def _mrr(retriever, labelled) -> float:
+    run = {q.id: {h.chunk.id: -h.rank for h in retriever.search(q.text, k=10)} for q in labelled.queries}
+    return ev.rank_metrics(labelled.qrels, run)["RR@10"]
+
+
+def test_fitting_raises_the_fitted_questions_ranks(fake_retriever, fitted, dev):
+    before = _mrr(fake_retriever.variant(adapter=None), dev)
+    after = _mrr(fake_retriever.variant(adapter=fitted), dev)
+    assert after > before + 0.05, (before, after)
+    assert fitted.meta["fitted_on"] == "dev" and fitted.meta["questions"] == len(dev.queries)
+    assert fitted.a.shape == (fake_retriever.index.dimension, adapter.RANK)
+
+
+def test_adapted_vectors_are_unit_length_and_move(fake_retriever, fitted):
+    v = fake_retriever.variant(adapter=None).question_vectors(["my knee keeps twitching at night"])
+    moved = fitted.apply(v)
+    assert np.allclose(np.linalg.norm(moved, axis=1), 1.0, atol=1e-5)
+    assert float(moved[0] @ v[0]) < 0.9999
+
+
+def test_save_and_load_round_trip(fake_retriever, fitted, tmp_path):
+    adapter.save(fitted, tmp_path)
+    loaded = adapter.load(tmp_path, fake_retriever.index.manifest)
+    assert loaded is not None and loaded.meta["fitted_on"] == "dev"
+    v = fake_retriever.question_vectors(["charley horse behind the knee"])
+    assert np.allclose(loaded.apply(v), fitted.apply(v))
+
+
+def test_from_settings_serves_the_adapter_in_the_index_folder(fake_settings, fitted, tmp_path):
+    index_dir = tmp_path / "index"
+    shutil.copytree(fake_settings.index_dir, index_dir)
+    assert Retriever.from_settings(fake_settings.with_(index_dir=index_dir)).adapter is None
+    adapter.save(fitted, index_dir)
+    r = Retriever.from_settings(fake_settings.with_(index_dir=index_dir))
+    assert r.adapter is not None
+    q = "cant do my normal day stuff because of these knee cramps"
+    assert [h.score for h in r.search(q)] != [h.score for h in r.variant(adapter=None).search(q)]
+
+
+def test_an_adapter_for_another_index_is_ignored_with_a_warning(fake_retriever, fitted, tmp_path, caplog):
+    adapter.save(fitted, tmp_path)
+    other = {**fake_retriever.index.manifest, "corpus_sha256": "0" * 64}
+    with caplog.at_level(logging.WARNING, logger="askknee"):
+        assert adapter.load(tmp_path, other) is None
+    assert "fitted for another index" in caplog.text
+
+
+def test_a_damaged_adapter_is_ignored_with_a_warning(fake_retriever, fitted, tmp_path, caplog):
+    adapter.save(fitted, tmp_path)
+    path = tmp_path / adapter.FACTORS
+    path.write_bytes(path.read_bytes()[:-10])
+    with caplog.at_level(logging.WARNING, logger="askknee"):
+        assert adapter.load(tmp_path, fake_retriever.index.manifest) is None
+    assert "does not match" in caplog.text and "fit-adapter" in caplog.text
+
+
+def test_no_adapter_no_warning(fake_retriever, tmp_path, caplog):
+    with caplog.at_level(logging.WARNING, logger="askknee"):
+        assert adapter.load(tmp_path, fake_retriever.index.manifest) is None
+    assert not caplog.text
+
+
+def test_probe_vectors_match_by_cosine_not_digits(fake_retriever):
+    manifest = fake_retriever.index.manifest
+    fitted_for = adapter.fingerprint(manifest)
+    nudged = {**fitted_for, "probe": [x + 1e-4 for x in fitted_for["probe"]]}
+    assert adapter.fits(nudged, manifest)
+    assert not adapter.fits({**fitted_for, "probe": [-x for x in fitted_for["probe"]]}, manifest)
+    assert not adapter.fits({**fitted_for, "chunker_version": "0"}, manifest)
+
+
+def test_fitting_needs_labels_that_name_indexed_passages(fake_retriever):
+    with pytest.raises(QueryError, match="no labelled question"):
+        adapter.fit(fake_retriever, ["why does my knee twitch"], [{"no-such-passage"}])
+
+
+def test_cli_fits_on_dev_only_and_eval_shows_the_ablation(fake_settings, tmp_path, capsys):
+    index_dir = tmp_path / "index"
+    shutil.copytree(fake_settings.index_dir, index_dir)
+    common = ["--corpus", str(fake_settings.corpus_dir), "--index", str(index_dir), "--model", fake_settings.model]
+    assert main(["fit-adapter", "--split", "test", *common]) == 2
+    assert "test split is kept for reporting" in capsys.readouterr().err
+    assert main(["fit-adapter", "--json", "--cv", "2", *common]) == 0
+    out, err = capsys.readouterr()
+    assert json.loads(out)["fitted_on"] == "dev"
+    assert "fused, adapter (2-fold)" in err and "fused-no-adapter" in err
+    assert (index_dir / adapter.FACTORS).exists() and (index_dir / adapter.META).exists()
+    assert main(["eval", "--split", "dev", "--json", *common]) == 0
+    names = {c["name"] for c in json.loads(capsys.readouterr().out)["configurations"]}
+    assert {"fused", "fused-no-adapter"} <= names
