@@ -86,7 +86,8 @@ def main(argv=None) -> int:
     p.add_argument("--split", default="test", help="labelled split: dev or test (default test)")
     p.add_argument("--model", default="all-MiniLM-L6-v2")
     p.add_argument("--corpus", default=str(ROOT / "corpus"))
-    p.add_argument("--index", help="askknee index folder (default: a fresh one in a temp folder)")
+    p.add_argument("--index", help="askknee index folder (default: the committed index/, with its query adapter, "
+                                   "for the default corpus; a fresh one in a temp folder for another)")
     p.add_argument("-k", type=int, default=4, help="passages the recipe returns (LangChain's default 4)")
     p.add_argument("--json", action="store_true")
     a = p.parse_args(argv)
@@ -98,7 +99,9 @@ def main(argv=None) -> int:
 
     labelled = ev.load_split(a.split)
     with tempfile.TemporaryDirectory(prefix="askknee-lc-") as tmp:
-        settings = Settings().with_(corpus_dir=Path(a.corpus), index_dir=Path(a.index or tmp), model=a.model)
+        default = ROOT / "index" if Path(a.corpus).resolve() == (ROOT / "corpus").resolve() else Path(tmp)
+        settings = Settings().with_(corpus_dir=Path(a.corpus), index_dir=Path(a.index) if a.index else default,
+                                    model=a.model)
         retriever = Retriever.from_settings(settings)
         ours = ev.evaluate(retriever, a.split)
     model_path = resolve_model_path(a.model)
