@@ -12,7 +12,7 @@ import pytest
 from askknee import adapter
 from askknee import evaluation as ev
 from askknee.cli import main
-from askknee.errors import QueryError
+from askknee.errors import IndexFileError, QueryError
 from askknee.retrieval import Retriever
 
 
@@ -64,6 +64,15 @@ def test_from_settings_serves_the_adapter_in_the_index_folder(fake_settings, fit
     assert r.adapter is not None
     q = "cant do my normal day stuff because of these knee cramps"
     assert [h.score for h in r.search(q)] != [h.score for h in r.variant(adapter=None).search(q)]
+
+
+def test_an_unwritable_folder_is_our_error(fitted, tmp_path, monkeypatch):
+    def refuse(path, data):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(adapter, "atomic_write", refuse)
+    with pytest.raises(IndexFileError, match="cannot write the query adapter.*writable --index"):
+        adapter.save(fitted, tmp_path)
 
 
 def test_an_adapter_for_another_index_is_ignored_with_a_warning(fake_retriever, fitted, tmp_path, caplog):

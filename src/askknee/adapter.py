@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import QueryError
+from .errors import IndexFileError, QueryError
 from .files import atomic_write
 
 log = logging.getLogger("askknee")
@@ -150,9 +150,13 @@ def save(adapter: QueryAdapter, index_dir: Path) -> None:
     np.savez(buf, a=adapter.a.astype(np.float32), b=adapter.b.astype(np.float32))
     body = buf.getvalue()
     meta = {**adapter.meta, "sha256": hashlib.sha256(body).hexdigest()}
-    Path(index_dir).mkdir(parents=True, exist_ok=True)
-    atomic_write(Path(index_dir) / FACTORS, body)
-    atomic_write(Path(index_dir) / META, (json.dumps(meta, indent=2) + "\n").encode())
+    try:
+        Path(index_dir).mkdir(parents=True, exist_ok=True)
+        atomic_write(Path(index_dir) / FACTORS, body)
+        atomic_write(Path(index_dir) / META, (json.dumps(meta, indent=2) + "\n").encode())
+    except OSError as e:
+        raise IndexFileError(f"cannot write the query adapter to {index_dir} ({e.strerror or e}); "
+                             "give a writable --index folder") from None
 
 
 def load(index_dir: Path, manifest: dict) -> QueryAdapter | None:
