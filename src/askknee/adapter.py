@@ -90,9 +90,10 @@ def fit(retriever, questions: Sequence[str], relevant: Sequence[Collection[str]]
     if not rows:
         raise QueryError("no labelled question has a relevant passage in this index; check the qrels' passage ids")
     base = retriever.variant(adapter=None)
-    qvecs = base.question_vectors([q for q, _ in rows])
+    searched = [base.rewrite_query(q) for q, _ in rows]
+    qvecs = base._vectors(searched)
     h = base.settings.lexical_halfpoint
-    raw = np.stack([base.lexical.scores(base.rewrite_query(q)) for q, _ in rows])
+    raw = np.stack([base.lexical.scores(text) for text in searched])
     target = np.zeros((len(rows), len(ids)), dtype=np.float32)
     for i, (_, docs) in enumerate(rows):
         target[i, docs] = 1.0 / len(docs)
@@ -187,36 +188,21 @@ def load(index_dir: Path, manifest: dict) -> QueryAdapter | None:
 def cross_validate(retriever, labelled, folds: int = 5) -> list:
     """Out-of-fold figures: every question ranked by an adapter fitted on the other folds, beside
     the retriever without an adapter. Returns two `evaluation.ConfigResult`s."""
-    from .evaluation import (
-        ConfigResult,
-        LabelledSet,
-        hit_rates,
-        rank_metrics,
-        retriever_search,
-        score_config,
-    )
+    from .evaluation import retriever_search, score_config
 
-    if folds < 2 or folds > len(labelled.queries):
-        raise QueryError(f"--cv needs between 2 and {len(labelled.queries)} folds (got {folds})")
+    texts = list(dict.fromkeys(q.text for q in labelled.queries))  # a repeated question stays in one fold
+    if folds < 2 or folds > len(texts):
+        raise QueryError(f"--cv needs between 2 and {len(texts)} folds (got {folds})")
+    fold = {t: i % folds for i, t in enumerate(texts)}
     base = retriever.variant(adapter=None)
-    plain = score_config("fused-no-adapter", retriever_search(base, "fused"), labelled)
-    queries = list(labelled.queries)
-    parts = []
+    searchers = {}
     for f in range(folds):
-        held = queries[f::folds]
-        train = [q for q in queries if q not in held]
+        train = [q for q in labelled.queries if fold[q.text] != f]
         fitted = fit(base, [q.text for q in train], [relevant(labelled.qrels, q.id) for q in train])
-        parts.append(score_config("fused", retriever_search(base.variant(adapter=fitted), "fused"),
-                                  LabelledSet(labelled.split, tuple(held),
-                                              {q.id: labelled.qrels[q.id] for q in held if q.id in labelled.qrels}),
-                                  warmup=0))
-    run = {q: d for p in parts for q, d in p.run.items()}
-    passages = {q: t for p in parts for q, t in p.passages.items()}
-    metrics = rank_metrics(labelled.qrels, run)
-    metrics.update(hit_rates(passages, labelled.answers))
-    adapted = ConfigResult(f"fused, adapter ({folds}-fold)", metrics, run, passages,
-                           {q: s for p in parts for q, s in p.top_scores.items()},
-                           tuple(t for p in parts for t in p.latency_ms))
+        searchers[f] = retriever_search(base.variant(adapter=fitted), "fused")
+    plain = score_config("fused-no-adapter", retriever_search(base, "fused"), labelled)
+    adapted = score_config(f"fused, adapter ({folds}-fold)", lambda text: searchers[fold[text]](text), labelled,
+                           warmup=0)
     return [plain, adapted]
 
 
