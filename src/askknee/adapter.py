@@ -91,7 +91,7 @@ def fit(retriever, questions: Sequence[str], relevant: Sequence[Collection[str]]
         raise QueryError("no labelled question has a relevant passage in this index; check the qrels' passage ids")
     base = retriever.variant(adapter=None)
     searched = [base.rewrite_query(q) for q, _ in rows]
-    qvecs = base._vectors(searched)
+    qvecs = base.embedder.encode(searched)  # base has no adapter
     h = base.settings.lexical_halfpoint
     raw = np.stack([base.lexical.scores(text) for text in searched])
     target = np.zeros((len(rows), len(ids)), dtype=np.float32)
@@ -124,6 +124,8 @@ def fit(retriever, questions: Sequence[str], relevant: Sequence[Collection[str]]
 
 def _torch_dense(retriever, torch):
     """The retriever's dense score (best view, centred cosine, clipped) over all views, differentiable."""
+    from .retrieval import blend_centred  # retrieval imports this module
+
     fidx = retriever.index.faiss_index
     views = torch.tensor(fidx.reconstruct_n(0, fidx.ntotal))
     owner = torch.tensor(retriever.index.view_chunk, dtype=torch.long)
@@ -136,10 +138,8 @@ def _torch_dense(retriever, torch):
     def dense(q):
         sims = q @ views.T
         if centering is not None:
-            qm = (q @ means.T)[:, slot]
-            qnorm = torch.sqrt(torch.clamp(1 - 2 * qm + mm[slot], min=1e-12))
-            centred = (sims - qm - view_mean + mm[slot]) / (qnorm * view_norm)
-            sims = (1 - retriever.center) * sims + retriever.center * centred
+            sims = blend_centred(sims, (q @ means.T)[:, slot], mm[slot], view_mean, view_norm, retriever.center,
+                                 xp=torch)
         out = torch.zeros(q.shape[0], n)
         return out.scatter_reduce(1, owner.expand(q.shape[0], -1), sims.clamp(0, 1), reduce="amax")
     return dense

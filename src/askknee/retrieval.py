@@ -139,14 +139,10 @@ class Retriever:
         valid = rows[0] >= 0
         rows, sims = rows[0][valid], sims[0][valid]
         if self.center and self._centering is not None:
-            # cos(q - m, v - m) from q·v, q·m, v·m and |m|², without storing centred vectors;
             # m is the mean of the view's own kind (bare passages or passages in context).
             means, mm, slot, view_mean, view_norm = self._centering
-            qm = (means @ qvec)[slot[rows]]
-            m2 = mm[slot[rows]]
-            qnorm = np.sqrt(np.clip(1.0 - 2.0 * qm + m2, 1e-12, None))
-            centred = (sims - qm - view_mean[rows] + m2) / (qnorm * view_norm[rows])
-            sims = (1 - self.center) * sims + self.center * centred
+            sims = blend_centred(sims, (means @ qvec)[slot[rows]], mm[slot[rows]], view_mean[rows],
+                                 view_norm[rows], self.center)
         owners = self.index.view_chunk[rows]
         np.maximum.at(out, owners, np.clip(sims, 0, 1))
         return out
@@ -196,6 +192,15 @@ class Retriever:
         searched = [self.rewrite_query(q) for q in questions]
         vecs = [None] * len(questions) if mode == "lexical" else self._vectors(searched)
         return [self._score(q, v, mode, k) for q, v in zip(searched, vecs)]
+
+
+def blend_centred(sims, qm, m2, view_mean, view_norm, center: float, xp=np):
+    """(1 - center) * cos(q, v) + center * cos(q - m, v - m), from q·v, q·m, |m|², v·m and |v - m|
+    (unit q and v), without storing centred vectors. `xp` is numpy or torch: serving and the
+    adapter's training (`adapter.py`, which needs gradients) share this one formula."""
+    qnorm = xp.sqrt(xp.clip(1.0 - 2.0 * qm + m2, 1e-12, None))
+    centred = (sims - qm - view_mean + m2) / (qnorm * view_norm)
+    return (1 - center) * sims + center * centred
 
 
 def _centering(fidx, view_chunk: np.ndarray):
