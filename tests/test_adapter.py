@@ -34,7 +34,7 @@ def _mrr(retriever, labelled) -> float:
 
 def test_fitting_raises_the_fitted_questions_ranks(fake_retriever, fitted, dev):
     before = _mrr(fake_retriever.variant(adapter=None), dev)
-    after = _mrr(fake_retriever.variant(adapter=fitted), dev)
+    after = _mrr(fake_retriever.variant(adapter=fitted.without_memory()), dev)  # the map alone
     assert after > before + 0.05, (before, after)
     assert fitted.meta["fitted_on"] == "dev" and fitted.meta["questions"] == len(dev.queries)
     assert fitted.a.shape == (fake_retriever.index.dimension, adapter.RANK)
@@ -53,6 +53,44 @@ def test_save_and_load_round_trip(fake_retriever, fitted, tmp_path):
     assert loaded is not None and loaded.meta["fitted_on"] == "dev"
     v = fake_retriever.question_vectors(["charley horse behind the knee"])
     assert np.allclose(loaded.apply(v), fitted.apply(v))
+    assert np.array_equal(loaded.pairs, fitted.pairs) and np.allclose(loaded.memory, fitted.memory)
+
+
+def test_the_memory_holds_every_judgement_of_the_labelled_questions(fitted, dev):
+    judged = sum(len(adapter.relevant(dev.qrels, q.id)) for q in dev.queries)
+    assert fitted.memory.shape == (len(dev.queries), fitted.a.shape[0]) and len(fitted.pairs) == judged
+    assert np.allclose(np.linalg.norm(fitted.memory, axis=1), 1.0, atol=1e-5)
+
+
+def test_a_remembered_question_lifts_each_passage_judged_for_it(fake_retriever, fitted, dev):
+    q = next(q for q in dev.queries if len(adapter.relevant(dev.qrels, q.id)) >= 2)
+    ids = [c.id for c in fake_retriever.chunks]
+    relevant = [ids.index(d) for d in adapter.relevant(dev.qrels, q.id)]
+    qvec = fake_retriever.variant(adapter=fitted).question_vectors([q.text])[0]
+    scores = np.linspace(0.0, 0.9, len(ids)).astype(np.float32)
+    lifted = fitted.boost(scores, qvec)
+    # The question is in the memory (cosine 1 with itself): its passages gain the full share of the gap to 1.
+    expected = scores[relevant] + (1 - scores[relevant]) * adapter.MEMORY_WEIGHT
+    assert np.allclose(lifted[relevant], expected, atol=1e-4)
+    assert np.all(lifted >= scores) and np.all(lifted <= 1.0)
+    assert fitted.without_memory().boost(scores, qvec) is scores
+
+
+def test_a_question_unlike_every_labelled_one_is_not_lifted(fake_retriever, fitted):
+    qvec = fake_retriever.variant(adapter=fitted).question_vectors(["zqxv vorpal jabberwock"])[0]
+    assert float((fitted.memory @ qvec).max()) < adapter.MEMORY_FLOOR
+    scores = np.full(len(fake_retriever.chunks), 0.3, dtype=np.float32)
+    assert np.array_equal(fitted.boost(scores, qvec), scores)
+
+
+def test_a_memory_that_names_missing_passages_is_ignored(fake_retriever, fitted, tmp_path, caplog):
+    from dataclasses import replace
+
+    broken = replace(fitted, pairs=np.array([[0, len(fake_retriever.chunks)]], dtype=np.int32))
+    adapter.save(broken, tmp_path)
+    with caplog.at_level(logging.WARNING, logger="askknee"):
+        assert adapter.load(tmp_path, fake_retriever.index.manifest) is None
+    assert "question memory does not fit" in caplog.text
 
 
 def test_from_settings_serves_the_adapter_in_the_index_folder(fake_settings, fitted, tmp_path):
@@ -125,4 +163,4 @@ def test_cli_fits_on_dev_only_and_eval_shows_the_ablation(fake_settings, tmp_pat
     assert (index_dir / adapter.FACTORS).exists() and (index_dir / adapter.META).exists()
     assert main(["eval", "--split", "dev", "--json", *common]) == 0
     names = {c["name"] for c in json.loads(capsys.readouterr().out)["configurations"]}
-    assert {"fused", "fused-no-adapter"} <= names
+    assert {"fused", "fused-no-adapter", "fused-no-question-memory"} <= names

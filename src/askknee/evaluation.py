@@ -324,12 +324,13 @@ def threshold_curve(in_scope: ConfigResult, qrels: Qrels, oos_top: Mapping[str, 
 def format_table(results: Sequence[ConfigResult], extra: Sequence[ConfigResult] = ()) -> str:
     rows = list(results) + list(extra)
     metrics = [m for m in METRICS if any(m in r.metrics for r in rows)]
-    head = f"{'configuration':<22}" + "".join(f"{LABELS[m]:>9}" for m in metrics) + f"{'p50 ms':>9}{'p95 ms':>9}"
+    width = max([22] + [len(r.name) + 1 for r in rows])
+    head = f"{'configuration':<{width}}" + "".join(f"{LABELS[m]:>9}" for m in metrics) + f"{'p50 ms':>9}{'p95 ms':>9}"
     lines = [head, "-" * len(head)]
     for r in rows:
         cells = "".join(f"{r.metrics[m]:>9.3f}" if m in r.metrics else f"{'-':>9}" for m in metrics)
         lat = f"{r.p50_ms:>9.1f}{r.p95_ms:>9.1f}" if r.latency_ms else f"{'-':>9}{'-':>9}"
-        lines.append(f"{r.name:<22}{cells}{lat}")
+        lines.append(f"{r.name:<{width}}{cells}{lat}")
     return "\n".join(lines)
 
 

@@ -11,7 +11,8 @@ spasm"), which otherwise drowns out what tells passages apart. It is a fixed cha
 the same for every question, so scores stay comparable across questions.
 
 When the index folder holds a query adapter fitted on labelled questions (`adapter.py`), the
-question's vector goes through it before the search.
+question's vector goes through it before the search, and the fused scores are raised for passages
+judged relevant to labelled questions like this one (its question memory).
 """
 
 from __future__ import annotations
@@ -165,6 +166,8 @@ class Retriever:
             fused = lexical
         else:
             fused = w * dense + (1 - w) * lexical
+            if self.adapter is not None:
+                fused = self.adapter.boost(fused, qvec)
         k = min(k, n)
         top = np.argpartition(-fused, k - 1)[:k] if k < n else np.arange(n)
         # Ties broken by corpus order, so rankings are deterministic.
@@ -235,4 +238,5 @@ VARIANTS = {
 # Shown only when the index has a query adapter.
 ADAPTER_VARIANTS = {
     "fused-no-adapter": lambda r: r.variant(adapter=None),
+    "fused-no-question-memory": lambda r: r.variant(adapter=r.adapter.without_memory()),
 }
