@@ -222,12 +222,13 @@ def load(index_dir: Path, manifest: dict) -> QueryAdapter | None:
 
 
 def _memory_fits(memory: np.ndarray, pairs: np.ndarray, dimension, passages) -> bool:
+    """Whether a saved question memory can serve an index of this dimension and passage count."""
     if memory.ndim != 2 or memory.shape[1] != dimension or pairs.ndim != 2 or pairs.shape[1] != 2:
         return False
-    if not np.issubdtype(pairs.dtype, np.integer) or not len(pairs):
-        return not len(pairs)
-    return (pairs.min() >= 0 and pairs[:, 0].max() < len(memory)
-            and (not isinstance(passages, int) or pairs[:, 1].max() < passages))
+    if not len(pairs):
+        return True
+    return bool(np.issubdtype(pairs.dtype, np.integer) and pairs.min() >= 0 and pairs[:, 0].max() < len(memory)
+                and (not isinstance(passages, int) or pairs[:, 1].max() < passages))
 
 
 def cross_validate(retriever, labelled, folds: int = 5) -> list:
