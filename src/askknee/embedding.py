@@ -47,34 +47,49 @@ def resolve_model_path(name: str) -> str:
     return name
 
 
+class _Once:
+    """A value made on first use, once, even when several threads ask for it together
+    (a failed attempt leaves nothing behind, so the next use tries again)."""
+
+    def __init__(self, make):
+        self._make = make
+        self._value = None
+        self._lock = threading.Lock()
+
+    def get(self):
+        if self._value is None:
+            with self._lock:
+                if self._value is None:
+                    self._value = self._make()
+        return self._value
+
+
 class SentenceTransformerEmbedder:
     """all-MiniLM-L6-v2 (or any sentence-transformers model); loads on first use."""
 
     def __init__(self, name: str = DEFAULT_MODEL):
         self.name = name
-        self._model = None
-        self._lock = threading.Lock()
+        self._model = _Once(self._open)
 
     def _load(self):
-        if self._model is None:
-            with self._lock:
-                if self._model is None:
-                    # Nothing may be downloaded at run time.
-                    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-                    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-                    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")  # no weight-loading bars
-                    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-                    from sentence_transformers import SentenceTransformer
+        return self._model.get()
 
-                    path = resolve_model_path(self.name)
-                    try:
-                        self._model = SentenceTransformer(path, device="cpu")
-                    except Exception as e:  # noqa: BLE001 - any load failure means the same to the user
-                        raise ModelError(
-                            f"cannot load embedding model {self.name!r} ({type(e).__name__}: {e}); "
-                            "pass --model with a local sentence-transformers folder or an installed model"
-                        ) from None
-        return self._model
+    def _open(self):
+        # Nothing may be downloaded at run time.
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+        os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")  # no weight-loading bars
+        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+        from sentence_transformers import SentenceTransformer
+
+        path = resolve_model_path(self.name)
+        try:
+            return SentenceTransformer(path, device="cpu")
+        except Exception as e:  # noqa: BLE001 - any load failure means the same to the user
+            raise ModelError(
+                f"cannot load embedding model {self.name!r} ({type(e).__name__}: {e}); "
+                "pass --model with a local sentence-transformers folder or an installed model"
+            ) from None
 
     @property
     def model(self):
@@ -111,15 +126,10 @@ class OnnxEmbedder:
     def __init__(self, name: str = DEFAULT_MODEL, *, reference: SentenceTransformerEmbedder | None = None):
         self.name = name
         self._reference = reference or SentenceTransformerEmbedder(name)
-        self._encoder = None
-        self._lock = threading.Lock()
+        self._encoder = _Once(self._open)
 
     def _load(self):
-        if self._encoder is None:
-            with self._lock:
-                if self._encoder is None:
-                    self._encoder = self._open()
-        return self._encoder
+        return self._encoder.get()
 
     def _open(self):
         from . import onnx_encoder
