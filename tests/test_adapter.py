@@ -68,7 +68,7 @@ def test_a_remembered_question_lifts_each_passage_judged_for_it(fake_retriever, 
     relevant = [ids.index(d) for d in adapter.relevant(dev.qrels, q.id)]
     qvec = fake_retriever.variant(adapter=fitted).question_vectors([q.text])[0]
     scores = np.linspace(0.0, 0.9, len(ids)).astype(np.float32)
-    lifted = fitted.boost(scores, qvec)
+    lifted = fitted.without_prototypes().boost(scores, qvec)
     # The question is in the memory (cosine 1 with itself): its passages gain the full share of the gap to 1.
     expected = scores[relevant] + (1 - scores[relevant]) * adapter.MEMORY_WEIGHT
     assert np.allclose(lifted[relevant], expected, atol=1e-4)
@@ -76,9 +76,33 @@ def test_a_remembered_question_lifts_each_passage_judged_for_it(fake_retriever, 
     assert fitted.without_memory().boost(scores, qvec) is scores
 
 
+def test_a_passage_prototype_is_the_mean_of_its_labelled_questions(fake_retriever, fitted, dev):
+    # Computed here from the labels, question by question, not from the adapter's pairs.
+    judged = [adapter.relevant(dev.qrels, q.id) for q in dev.queries]
+    ids = [c.id for c in fake_retriever.chunks]
+    passages, prototypes = fitted.prototypes
+    assert sorted(passages.tolist()) == sorted({ids.index(d) for docs in judged for d in docs})
+    for target in sorted({d for docs in judged for d in docs})[:5]:
+        total = sum(fitted.memory[i] / len(docs) for i, docs in enumerate(judged) if target in docs)
+        row = passages.tolist().index(ids.index(target))
+        assert np.allclose(prototypes[row], total / np.linalg.norm(total), atol=1e-5), target
+
+
+def test_a_question_at_a_prototype_lifts_its_passage_after_the_nearest_question(fake_retriever, fitted):
+    passages, prototypes = fitted.prototypes
+    qvec = prototypes[0]
+    scores = np.linspace(0.0, 0.9, len(fake_retriever.chunks)).astype(np.float32)
+    nearest = fitted.without_prototypes().boost(scores, qvec)
+    both = fitted.boost(scores, qvec)
+    p = passages[0]  # cosine 1 with its own prototype: the full share of what is left
+    assert np.isclose(both[p], nearest[p] + (1 - nearest[p]) * adapter.PROTOTYPE_WEIGHT, atol=1e-4)
+    assert np.all(both >= nearest) and np.all(both <= 1.0)
+
+
 def test_a_question_unlike_every_labelled_one_is_not_lifted(fake_retriever, fitted):
     qvec = fake_retriever.variant(adapter=fitted).question_vectors(["zqxv vorpal jabberwock"])[0]
     assert float((fitted.memory @ qvec).max()) < adapter.MEMORY_FLOOR
+    assert float((fitted.prototypes[1] @ qvec).max()) < adapter.PROTOTYPE_FLOOR
     scores = np.full(len(fake_retriever.chunks), 0.3, dtype=np.float32)
     assert np.array_equal(fitted.boost(scores, qvec), scores)
 

@@ -239,4 +239,5 @@ VARIANTS = {
 ADAPTER_VARIANTS = {
     "fused-no-adapter": lambda r: r.variant(adapter=None),
     "fused-no-question-memory": lambda r: r.variant(adapter=r.adapter.without_memory()),
+    "fused-no-passage-prototypes": lambda r: r.variant(adapter=r.adapter.without_prototypes()),
 }

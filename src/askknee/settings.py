@@ -28,7 +28,7 @@ class Settings:
     # The saturating lexical transform keeps scores absolute, so one threshold works for all questions.
     dense_weight: float = field(default_factory=lambda: float(_env("DENSE_WEIGHT", "0.6")))
     lexical_halfpoint: float = field(default_factory=lambda: float(_env("LEXICAL_HALFPOINT", "4.0")))
-    answer_threshold: float = field(default_factory=lambda: float(_env("ANSWER_THRESHOLD", "0.41")))
+    answer_threshold: float = field(default_factory=lambda: float(_env("ANSWER_THRESHOLD", "0.45")))
     max_question_chars: int = 1000
 
     def with_(self, **changes) -> "Settings":
