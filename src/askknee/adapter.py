@@ -30,8 +30,8 @@ import json
 import logging
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field, replace
-from functools import cached_property
 from datetime import datetime, timezone
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -100,7 +100,8 @@ class QueryAdapter:
         return v / np.clip(np.linalg.norm(v, axis=-1, keepdims=True), 1e-12, None)
 
     def boost(self, scores: np.ndarray, qvec: np.ndarray) -> np.ndarray:
-        """`scores` (in [0, 1], one per passage) raised by the question memory, for an adapted question vector."""
+        """`scores` (in [0, 1], one per passage) raised by the question memory, for an adapted question
+        vector: first by the nearest labelled questions, then by the passage prototypes; still in [0, 1]."""
         if self.memory is None or not len(self.memory):
             return scores
         sims = (self.memory @ qvec - MEMORY_FLOOR) / (1 - MEMORY_FLOOR)
@@ -126,11 +127,11 @@ class QueryAdapter:
         np.add.at(sums, slot, share[:, None].astype(np.float32) * self.memory[rows])
         return owners, sums / np.clip(np.linalg.norm(sums, axis=1, keepdims=True), 1e-12, None)
 
-    def without_memory(self) -> "QueryAdapter":
+    def without_memory(self) -> QueryAdapter:
         """The same map with no question memory, so neither lift (for ablations)."""
         return replace(self, memory=None, pairs=None)
 
-    def without_prototypes(self) -> "QueryAdapter":
+    def without_prototypes(self) -> QueryAdapter:
         """The same map and memory with only the nearest-question lift (for ablations)."""
         return replace(self, use_prototypes=False)
 
