@@ -104,16 +104,15 @@ class QueryAdapter:
         vector: first by the nearest labelled questions, then by the passage prototypes; still in [0, 1]."""
         if self.memory is None or not len(self.memory):
             return scores
-        sims = (self.memory @ qvec - MEMORY_FLOOR) / (1 - MEMORY_FLOOR)
-        recalled = np.zeros(len(scores), dtype=np.float32)
-        np.maximum.at(recalled, self.pairs[:, 1], sims[self.pairs[:, 0]])
-        scores = scores + (1 - scores) * MEMORY_WEIGHT * recalled
+        nearest = np.full(len(scores), MEMORY_FLOOR, dtype=np.float32)  # passages no question was judged for
+        np.maximum.at(nearest, self.pairs[:, 1], (self.memory @ qvec)[self.pairs[:, 0]])
+        scores = _lift(scores, nearest, MEMORY_FLOOR, MEMORY_WEIGHT)
         if not self.use_prototypes:
             return scores
         passages, prototypes = self.prototypes
-        typical = np.zeros(len(scores), dtype=np.float32)
-        typical[passages] = np.clip((prototypes @ qvec - PROTOTYPE_FLOOR) / (1 - PROTOTYPE_FLOOR), 0.0, None)
-        return scores + (1 - scores) * PROTOTYPE_WEIGHT * typical
+        typical = np.full(len(scores), PROTOTYPE_FLOOR, dtype=np.float32)
+        typical[passages] = prototypes @ qvec
+        return _lift(scores, typical, PROTOTYPE_FLOOR, PROTOTYPE_WEIGHT)
 
     @cached_property
     def prototypes(self) -> tuple[np.ndarray, np.ndarray]:
@@ -134,6 +133,12 @@ class QueryAdapter:
     def without_prototypes(self) -> QueryAdapter:
         """The same map and memory with only the nearest-question lift (for ablations)."""
         return replace(self, use_prototypes=False)
+
+
+def _lift(scores: np.ndarray, cosine: np.ndarray, floor: float, weight: float) -> np.ndarray:
+    """Each score raised by up to `weight` of its gap to 1, in proportion to how far its `cosine`
+    is above `floor` (nothing at or below it)."""
+    return scores + (1 - scores) * weight * np.clip((cosine - floor) / (1 - floor), 0.0, None)
 
 
 def fit(retriever, questions: Sequence[str], relevant: Sequence[Collection[str]], *, source: str = "",

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import re
 import statistics
+import sys
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -456,8 +457,6 @@ def cli_main(args) -> int:
         print(format_table(results))
     fitted_on = (retriever.adapter.meta.get("fitted_on") if retriever.adapter is not None else None)
     if fitted_on == args.split:
-        import sys
-
         print(f"note: the query adapter was fitted on these {args.split} questions, so the figures with it "
               "are in-sample; `askknee fit-adapter --cv 5` prints out-of-fold ones", file=sys.stderr)
     if args.report:
@@ -467,7 +466,5 @@ def cli_main(args) -> int:
         curve = threshold_curve(fused, labelled.qrels, oos_result.top_scores)
         paths = write_report(Path(args.report), args.split, results, curve, "fused",
                              settings.answer_threshold, len(oos.queries))
-        import sys
-
         print(f"wrote {', '.join(str(p) for p in paths)}", file=sys.stderr)
     return 0
