@@ -188,3 +188,23 @@ def test_cli_fits_on_dev_only_and_eval_shows_the_ablation(fake_settings, tmp_pat
     assert main(["eval", "--split", "dev", "--json", *common]) == 0
     names = {c["name"] for c in json.loads(capsys.readouterr().out)["configurations"]}
     assert {"fused", "fused-no-adapter", "fused-no-question-memory"} <= names
+
+
+def test_refitting_over_a_stale_adapter_does_not_warn_about_it(fake_settings, fake_retriever, fitted, tmp_path,
+                                                               caplog):
+    from dataclasses import replace
+
+    index_dir = tmp_path / "index"
+    shutil.copytree(fake_settings.index_dir, index_dir)
+    stale = replace(fitted, meta={**fitted.meta, "fitted_for": {**fitted.meta["fitted_for"], "corpus_sha256": "0" * 64}})
+    adapter.save(stale, index_dir)
+    settings = fake_settings.with_(index_dir=index_dir)
+    with caplog.at_level(logging.WARNING, logger="askknee"):
+        assert Retriever.from_settings(settings).adapter is None
+    assert "fitted for another index" in caplog.text  # serving says why it ignores it...
+    caplog.clear()
+    common = ["--corpus", str(fake_settings.corpus_dir), "--index", str(index_dir), "--model", fake_settings.model]
+    with caplog.at_level(logging.WARNING, logger="askknee"):
+        assert main(["fit-adapter", "--json", *common]) == 0
+    assert "ignoring the query adapter" not in caplog.text  # ...refitting replaces it without a word
+    assert Retriever.from_settings(settings).adapter is not None

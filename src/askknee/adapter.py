@@ -37,7 +37,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import IndexFileError, QueryError
-from .files import atomic_write
+from .files import atomic_write, fsync_dir
 
 log = logging.getLogger("askknee")
 
@@ -228,6 +228,7 @@ def save(adapter: QueryAdapter, index_dir: Path) -> None:
         Path(index_dir).mkdir(parents=True, exist_ok=True)
         atomic_write(Path(index_dir) / FACTORS, body)
         atomic_write(Path(index_dir) / META, (json.dumps(meta, indent=2) + "\n").encode())
+        fsync_dir(Path(index_dir))
     except OSError as e:
         raise IndexFileError(f"cannot write the query adapter to {index_dir} ({e.strerror or e}); "
                              "give a writable --index folder") from None

@@ -206,7 +206,7 @@ def cmd_fit_adapter(args) -> int:
                          "(or give your own --queries and --qrels)")
     else:
         labelled, source = load_split("dev"), "dev"
-    retriever = Retriever.from_settings(s).variant(adapter=None)
+    retriever = Retriever.from_settings(s, use_adapter=False)  # the one we replace may not fit
     if args.cv:
         results = adapter.cross_validate(retriever, labelled, args.cv)
         print(f"{len(labelled.queries)} questions from {source}, {args.cv}-fold cross-validation\n", file=sys.stderr)

@@ -1,4 +1,4 @@
-"""Crash-safe file writes, shared by the index and the ONNX model cache."""
+"""Crash-safe file writes, shared by the index, the query adapter and the ONNX model cache."""
 
 from __future__ import annotations
 
@@ -20,3 +20,17 @@ def atomic_write(path: Path, data: bytes) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def fsync_dir(path: Path) -> None:
+    """Make the renames inside `path` durable (where the filesystem can sync a folder)."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:  # some filesystems do not fsync directories; the renames are still atomic
+        pass
+    finally:
+        os.close(fd)

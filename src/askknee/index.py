@@ -28,7 +28,7 @@ from . import __version__
 from .chunking import CHUNKER_VERSION, chunk_corpus, passage_views
 from .embedding import Embedder
 from .errors import IndexFileError
-from .files import atomic_write
+from .files import atomic_write, fsync_dir
 from .ingest import corpus_sha256, load_corpus
 from .types import Chunk, RelatedLink
 
@@ -129,19 +129,6 @@ def build_index(corpus_dir: Path, embedder: Embedder, *, progress: bool = True) 
     return Index(chunks=chunks, faiss_index=idx, view_chunk=owners, manifest=manifest, related=related)
 
 
-def _fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:  # some filesystems do not fsync directories; the renames are still atomic
-        pass
-    finally:
-        os.close(fd)
-
-
 def _pending(index_dir: Path, name: str, digest: str) -> Path:
     return index_dir / f".{name}.{digest[:16]}.pending"
 
@@ -168,11 +155,11 @@ def save_index(index: Index, index_dir: Path) -> None:
     manifest["files"] = digests
     body = (json.dumps(manifest, indent=2, ensure_ascii=False) + "\n").encode()
     atomic_write(index_dir / MANIFEST, body)  # 2. commit
-    _fsync_dir(index_dir)
+    fsync_dir(index_dir)
     index.manifest = manifest
     for name, p in pending.items():  # 3. into place; the loader also finds them if we stop here
         os.replace(p, index_dir / name)
-    _fsync_dir(index_dir)
+    fsync_dir(index_dir)
     for p in _leftovers(index_dir):
         p.unlink(missing_ok=True)
 

@@ -11,8 +11,9 @@ spasm"), which otherwise drowns out what tells passages apart. It is a fixed cha
 the same for every question, so scores stay comparable across questions.
 
 When the index folder holds a query adapter fitted on labelled questions (`adapter.py`), the
-question's vector goes through it before the search, and the fused scores are raised for passages
-judged relevant to labelled questions like this one (its question memory).
+question's vector goes through it before the search, and the fused scores are raised twice from
+its question memory: for passages judged relevant to the labelled questions nearest this one, then
+for passages whose prototype (the mean of the questions judged relevant to them) is near it.
 """
 
 from __future__ import annotations
@@ -120,12 +121,14 @@ class Retriever:
         return self.adapter.apply(vecs) if self.adapter is not None else vecs
 
     @classmethod
-    def from_settings(cls, settings: Settings | None = None) -> "Retriever":
-        """Open (or rebuild) the index named by the settings and wrap it."""
+    def from_settings(cls, settings: Settings | None = None, *, use_adapter: bool = True) -> "Retriever":
+        """Open (or rebuild) the index named by the settings and wrap it, with the query adapter saved
+        beside it unless `use_adapter` is false (as when fitting a new one)."""
         settings = settings or Settings()
         embedder = get_embedder(settings.model)
         index = open_index(settings.index_dir, settings.corpus_dir, embedder)
-        return cls(index, embedder, settings, adapter=adapters.load(settings.index_dir, index.manifest))
+        fitted = adapters.load(settings.index_dir, index.manifest) if use_adapter else None
+        return cls(index, embedder, settings, adapter=fitted)
 
     @property
     def chunks(self):
