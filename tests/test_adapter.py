@@ -190,8 +190,7 @@ def test_cli_fits_on_dev_only_and_eval_shows_the_ablation(fake_settings, tmp_pat
     assert {"fused", "fused-no-adapter", "fused-no-question-memory"} <= names
 
 
-def test_refitting_over_a_stale_adapter_does_not_warn_about_it(fake_settings, fake_retriever, fitted, tmp_path,
-                                                               caplog):
+def test_refitting_over_a_stale_adapter_does_not_warn_about_it(fake_settings, fitted, tmp_path, caplog):
     from dataclasses import replace
 
     index_dir = tmp_path / "index"
