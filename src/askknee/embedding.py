@@ -8,13 +8,13 @@ import logging
 import os
 import re
 import sys
-import threading
 from functools import lru_cache
 from typing import Protocol
 
 import numpy as np
 
 from .errors import AskKneeError, ModelError
+from .lazy import Once
 from .settings import DEFAULT_MODEL
 
 log = logging.getLogger("askknee")
@@ -47,29 +47,12 @@ def resolve_model_path(name: str) -> str:
     return name
 
 
-class _Once:
-    """A value made on first use, once, even when several threads ask for it together
-    (a failed attempt leaves nothing behind, so the next use tries again)."""
-
-    def __init__(self, make):
-        self._make = make
-        self._value = None
-        self._lock = threading.Lock()
-
-    def get(self):
-        if self._value is None:
-            with self._lock:
-                if self._value is None:
-                    self._value = self._make()
-        return self._value
-
-
 class SentenceTransformerEmbedder:
     """all-MiniLM-L6-v2 (or any sentence-transformers model); loads on first use."""
 
     def __init__(self, name: str = DEFAULT_MODEL):
         self.name = name
-        self._model = _Once(self._open)
+        self._model = Once(self._open)
 
     def _load(self):
         return self._model.get()
@@ -126,7 +109,7 @@ class OnnxEmbedder:
     def __init__(self, name: str = DEFAULT_MODEL, *, reference: SentenceTransformerEmbedder | None = None):
         self.name = name
         self._reference = reference or SentenceTransformerEmbedder(name)
-        self._encoder = _Once(self._open)
+        self._encoder = Once(self._open)
 
     def _load(self):
         return self._encoder.get()

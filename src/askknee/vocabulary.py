@@ -13,10 +13,11 @@ words the vocabulary itself knows ("xray") are left alone.
 from __future__ import annotations
 
 import re
-import threading
 from collections import Counter
 from collections.abc import Iterable
 from functools import lru_cache
+
+from .lazy import Once
 
 # lay phrase (regex, matched on word boundaries) -> clinical wording added to the query.
 # Longer, more specific phrases first: a span matched once is not matched again, so
@@ -163,21 +164,17 @@ class Speller:
             counts.update(w for w in words.split() if w not in counts)
         self._counts = counts
         self._known = english_words() | set(counts)
-        self._sym = None
-        self._lock = threading.Lock()
-
-    def _symspell(self):
         # Built on the first unknown word: a few seconds for a large corpus, unneeded for most questions.
-        with self._lock:
-            if self._sym is None:
-                from symspellpy import SymSpell
+        self._sym = Once(self._build_symspell)
 
-                sym = SymSpell(max_dictionary_edit_distance=2, prefix_length=7)
-                for word, n in self._counts.items():
-                    if len(word) >= 3:
-                        sym.create_dictionary_entry(word, n)
-                self._sym = sym
-        return self._sym
+    def _build_symspell(self):
+        from symspellpy import SymSpell
+
+        sym = SymSpell(max_dictionary_edit_distance=2, prefix_length=7)
+        for word, n in self._counts.items():
+            if len(word) >= 3:
+                sym.create_dictionary_entry(word, n)
+        return sym
 
     def fix(self, word: str) -> str:
         """The corpus word a mistyped word most likely meant, or the word itself."""
@@ -187,7 +184,7 @@ class Speller:
         try:
             from symspellpy import Verbosity
 
-            sym = self._symspell()
+            sym = self._sym.get()
         except ImportError:  # optional: without it, questions go through unchanged
             return word
         found = sym.lookup(w, Verbosity.TOP, max_edit_distance=1 if len(w) <= 5 else 2)
