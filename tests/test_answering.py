@@ -249,6 +249,19 @@ def test_real_model_safety_and_follow_ups(real_answerer):
     assert figures["follow_up_success"]["rate"] >= 0.8
 
 
+@pytest.mark.integration
+def test_real_model_answers_in_scope_and_declines_out_of_scope(real_answerer):
+    # The out-of-scope rows include questions that name the subject ("do knee spasms cause cancer"):
+    # close to the article in wording, and the ones a weaker scope check answers with unrelated text.
+    from askknee.answer_eval import evaluate, load_answer_set
+
+    rows = [r for r in load_answer_set() if r["kind"] in ("in_scope", "out_of_scope")]
+    figures, outcomes = evaluate(real_answerer, rows)
+    misses = [(o.id, o.status) for o in outcomes if not o.ok]
+    assert figures["in_scope_answered_right"]["rate"] >= 0.9, misses
+    assert figures["out_of_scope_declined"]["rate"] >= 0.95, misses
+
+
 def test_calibration_counts_follow_ups_as_in_scope(answerer):
     # A follow-up is an in-scope question too: the threshold must not be chosen so high that it declines it.
     from askknee.answer_eval import threshold_curve
@@ -258,3 +271,30 @@ def test_calibration_counts_follow_ups_as_in_scope(answerer):
                  "relevant": ["knee-muscle-spasm:medical-interventions:03"]}
     curve = threshold_curve(answerer, [follow_up], grid=(0.0, 1.01))
     assert [p["in_scope_answered_right"] for p in curve] == [1.0, 0.0]
+
+
+def test_visitor_curve_answers_each_question_without_its_own_memory(answerer):
+    # In sample, the adapter's memory holds the very question, which flatters the figure.
+    from askknee import adapter
+    from askknee.answer_eval import _cases, _curve, visitor_curve
+    from askknee.evaluation import LabelledSet, load_split
+
+    dev = load_split("dev")
+    labelled = LabelledSet("dev", dev.queries[:60], dev.qrels)
+    grid = (0.0,)
+    out_of_fold = visitor_curve(answerer, labelled, folds=2, grid=grid)
+    fitted = adapter.fit(answerer.retriever, [q.text for q in labelled.queries],
+                         [adapter.relevant(labelled.qrels, q.id) for q in labelled.queries])
+    rows = [{"_id": q.id, "kind": "in_scope", "text": q.text, "relevant": adapter.relevant(labelled.qrels, q.id)}
+            for q in labelled.queries]
+    in_sample = _curve(_cases(Answerer(answerer.retriever.variant(adapter=fitted), answerer.settings), rows), grid)
+    assert 0 < out_of_fold[0]["answered_right"] < in_sample[0]["in_scope_answered_right"]
+
+
+def test_visitor_curve_is_none_for_another_corpus(answerer):
+    from askknee.answer_eval import visitor_curve
+    from askknee.evaluation import LabelledSet, Query
+
+    other = LabelledSet("dev", (Query("q1", "what is gout", "dev"), Query("q2", "gout causes", "dev")),
+                        {"q1": {"gout:01": 1}, "q2": {"gout:02": 1}})
+    assert visitor_curve(answerer, other, folds=2) is None

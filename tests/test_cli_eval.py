@@ -34,3 +34,14 @@ def test_search_run_ids_match_the_exported_corpus(fake_settings, tmp_path, capsy
     # The run's passages are ours and its questions labelled, so text hit rates come too.
     assert {"MRR@10", "R@3", "hit@300", "hit@600"} <= set(metrics)
     assert 0 < metrics["MRR@10"] <= 1
+
+
+def test_calibrate_prints_the_three_curves_and_a_choice(fake_settings, capsys):
+    common = ["--corpus", str(fake_settings.corpus_dir), "--index", str(fake_settings.index_dir),
+              "--model", fake_settings.model]
+    assert main(["eval", "--answers", "--calibrate", "--json", *common]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert len(out["curve"]) == len(out["test_curve"]) == len(out["visitor_curve"]) > 10
+    right = [p["answered_right"] for p in out["visitor_curve"]]
+    assert right == sorted(right, reverse=True) and right[0] > right[-1]
+    assert out["chosen"] in [p["threshold"] for p in out["curve"]]

@@ -272,22 +272,31 @@ def _memory_fits(memory: np.ndarray, pairs: np.ndarray, dimension, passages) -> 
                 and (not isinstance(passages, int) or pairs[:, 1].max() < passages))
 
 
+def fold_retrievers(retriever, labelled, folds: int = 5) -> tuple[dict[str, int], list]:
+    """Each question's fold, and per fold the retriever with an adapter fitted on the other folds.
+
+    A repeated question stays in one fold, so no question is ever answered from its own memory."""
+    texts = list(dict.fromkeys(q.text for q in labelled.queries))
+    if folds < 2 or folds > len(texts):
+        raise QueryError(f"--cv needs between 2 and {len(texts)} folds (got {folds})")
+    fold = {t: i % folds for i, t in enumerate(texts)}
+    base = retriever.variant(adapter=None)
+    fitted = []
+    for f in range(folds):
+        train = [q for q in labelled.queries if fold[q.text] != f]
+        adapter = fit(base, [q.text for q in train], [relevant(labelled.qrels, q.id) for q in train])
+        fitted.append(base.variant(adapter=adapter))
+    return fold, fitted
+
+
 def cross_validate(retriever, labelled, folds: int = 5) -> list:
     """Out-of-fold figures: every question ranked by an adapter fitted on the other folds, beside
     the retriever without an adapter. Returns two `evaluation.ConfigResult`s."""
     from .evaluation import retriever_search, score_config
 
-    texts = list(dict.fromkeys(q.text for q in labelled.queries))  # a repeated question stays in one fold
-    if folds < 2 or folds > len(texts):
-        raise QueryError(f"--cv needs between 2 and {len(texts)} folds (got {folds})")
-    fold = {t: i % folds for i, t in enumerate(texts)}
-    base = retriever.variant(adapter=None)
-    searchers = {}
-    for f in range(folds):
-        train = [q for q in labelled.queries if fold[q.text] != f]
-        fitted = fit(base, [q.text for q in train], [relevant(labelled.qrels, q.id) for q in train])
-        searchers[f] = retriever_search(base.variant(adapter=fitted), "fused")
-    plain = score_config("fused-no-adapter", retriever_search(base, "fused"), labelled)
+    fold, fitted = fold_retrievers(retriever, labelled, folds)
+    searchers = [retriever_search(r, "fused") for r in fitted]
+    plain = score_config("fused-no-adapter", retriever_search(retriever.variant(adapter=None), "fused"), labelled)
     adapted = score_config(f"fused, adapter ({folds}-fold)", lambda text: searchers[fold[text]](text), labelled,
                            warmup=0)
     return [plain, adapted]

@@ -22,9 +22,11 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
+from . import adapter as adapters
 from . import messages as M
 from .answering import Answerer, passage_text
 from .errors import QueryError
+from .evaluation import load_split
 from .jsonl import parse_jsonl, read_text
 from .settings import Settings
 from .types import Answer
@@ -196,26 +198,52 @@ def threshold_curve(answerer: Answerer, rows: list[dict], split: str = "dev",
                     grid: tuple[float, ...] | None = None) -> list[dict]:
     """Per threshold: share of in-scope questions (follow-ups included) answered with a right
     passage, and of out-of-scope questions declined, on one split (replies computed once, at threshold 0)."""
-    grid = grid or tuple(round(0.05 + 0.01 * i, 2) for i in range(76))
     sel = [r for r in rows if r.get("split", "dev") == split and r["kind"] in ("in_scope", "conversation", "out_of_scope")]
+    return _curve(_cases(answerer, sel), grid)
+
+
+def _cases(answerer: Answerer, rows: list[dict]) -> list[tuple]:
     cases = []
-    for row in sel:
+    for row in rows:
         message, history = _messages(row)
         answer = answerer._reply(message, history, threshold=0.0)
         decision = answerer.decide(answer.resolved_question) if answer.resolved_question else None
         right = answer.status == "answered" and bool(set(row.get("relevant", ())) & {s.id for s in answer.sources})
         forced = any(n.startswith(M.RED_FLAG_LEAD) for n in answer.notices)
         cases.append((row["kind"], answer.status, decision, right, forced))
+    return cases
+
+
+def _curve(cases: list[tuple], grid: tuple[float, ...] | None) -> list[dict]:
+    grid = grid or tuple(round(0.05 + 0.01 * i, 2) for i in range(76))
+    def answered(status, decision, forced, t):
+        return status == "answered" and (forced or (decision is not None and decision.answers(t)))
+
     curve = []
     for t in grid:
-        def answered(status, decision, forced):
-            return status == "answered" and (forced or (decision is not None and decision.answers(t)))
-
-        ins = [right and answered(s, d, f) for k, s, d, right, f in cases if k != "out_of_scope"]
-        outs = [not answered(s, d, f) for k, s, d, _, f in cases if k == "out_of_scope"]
+        ins = [right and answered(s, d, f, t) for k, s, d, right, f in cases if k != "out_of_scope"]
+        outs = [not answered(s, d, f, t) for k, s, d, _, f in cases if k == "out_of_scope"]
         curve.append({"threshold": t, "in_scope_answered_right": round(sum(ins) / max(1, len(ins)), 4),
                       "out_of_scope_declined": round(sum(outs) / max(1, len(outs)), 4)})
     return curve
+
+
+def visitor_curve(answerer: Answerer, labelled, folds: int = 5,
+                  grid: tuple[float, ...] | None = None) -> list[dict] | None:
+    """Per threshold: share of labelled retrieval questions (typed as visitors type them) answered
+    with a right passage, each by an answerer whose query adapter was fitted without its fold, so
+    the adapter's memory does not flatter them. None when the labels are for another corpus."""
+    ids = {c.id for c in answerer.retriever.chunks}
+    queries = [q for q in labelled.queries if adapters.relevant(labelled.qrels, q.id) & ids]
+    if not queries:
+        return None
+    fold, fitted = adapters.fold_retrievers(answerer.retriever, labelled, folds)
+    cases = []
+    for f, retriever in enumerate(fitted):
+        rows = [{"_id": q.id, "kind": "in_scope", "text": q.text, "relevant": adapters.relevant(labelled.qrels, q.id)}
+                for q in queries if fold[q.text] == f]
+        cases += _cases(Answerer(retriever, answerer.settings), rows)
+    return [{"threshold": p["threshold"], "answered_right": p["in_scope_answered_right"]} for p in _curve(cases, grid)]
 
 
 def choose_threshold(curve: list[dict]) -> float:
@@ -227,13 +255,15 @@ def choose_threshold(curve: list[dict]) -> float:
 
 
 def _print_curve(curve: list[dict], chosen: float, current: float, held_out: list[dict] | None = None,
-                 file=sys.stdout) -> None:
-    print("           dev (chooses)              test (held out)", file=file)
-    print("threshold  in-scope right  oos declined  in-scope right  oos declined", file=file)
+                 visitors: list[dict] | None = None, file=sys.stdout) -> None:
+    print("           dev (chooses)              test (held out)              dev retrieval questions", file=file)
+    print("threshold  in-scope right  oos declined  in-scope right  oos declined  (out of fold) answered right",
+          file=file)
     for i, p in enumerate(curve):
         mark = " <- chosen" if p["threshold"] == chosen else (" <- current" if p["threshold"] == current else "")
         t = held_out[i] if held_out else None
         tail = f"  {t['in_scope_answered_right']:12.1%}  {t['out_of_scope_declined']:12.1%}" if t else ""
+        tail += f"  {visitors[i]['answered_right']:12.1%}" if visitors else ""
         print(f"   {p['threshold']:.2f}   {p['in_scope_answered_right']:12.1%}  {p['out_of_scope_declined']:12.1%}"
               f"{tail}{mark}", file=file)
     print(f"chosen threshold (dev): {chosen:.2f}; current setting: {current:.2f}", file=file)
@@ -255,11 +285,13 @@ def cli_main(args) -> int:
     if getattr(args, "calibrate", False):
         curve = threshold_curve(answerer, rows, "dev")
         held_out = threshold_curve(answerer, rows, "test")
+        visitors = visitor_curve(answerer, load_split("dev"))
         chosen = choose_threshold(curve)
         if getattr(args, "json", False):
-            print(json.dumps({"curve": curve, "test_curve": held_out, "chosen": chosen}, indent=2))
+            print(json.dumps({"curve": curve, "test_curve": held_out, "visitor_curve": visitors, "chosen": chosen},
+                             indent=2))
         else:
-            _print_curve(curve, chosen, answerer.settings.answer_threshold, held_out)
+            _print_curve(curve, chosen, answerer.settings.answer_threshold, held_out, visitors)
         return 0
     figures, outcomes = evaluate(answerer, rows)
     by_split = {s: metrics([o for o in outcomes if o.split == s]) for s in ("dev", "test")}

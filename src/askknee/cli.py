@@ -270,7 +270,8 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--qrels", help="TREC/BEIR qrels to score --run against")
     v.add_argument("--answers", nargs="?", const="default", help="score replies on the labelled answer set")
     v.add_argument("--calibrate", action="store_true",
-                   help="with --answers: print the answer/decline threshold curve on dev and the chosen value")
+                   help="with --answers: print the answer/decline threshold curve (dev, test, and the dev "
+                        "retrieval questions out of fold: about a minute) and the chosen value")
     v.set_defaults(func=cmd_eval)
 
     f = sub.add_parser("fit-adapter", help="fit the query adapter on labelled questions (dev by default)")
