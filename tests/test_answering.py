@@ -281,14 +281,17 @@ def test_visitor_curve_answers_each_question_without_its_own_memory(answerer):
 
     dev = load_split("dev")
     labelled = LabelledSet("dev", dev.queries[:60], dev.qrels)
-    grid = (0.0,)
-    out_of_fold = visitor_curve(answerer, labelled, folds=2, grid=grid)
     fitted = adapter.fit(answerer.retriever, [q.text for q in labelled.queries],
                          [adapter.relevant(labelled.qrels, q.id) for q in labelled.queries])
+    served = Answerer(answerer.retriever.variant(adapter=fitted), answerer.settings)
     rows = [{"_id": q.id, "kind": "in_scope", "text": q.text, "relevant": adapter.relevant(labelled.qrels, q.id)}
             for q in labelled.queries]
-    in_sample = _curve(_cases(Answerer(answerer.retriever.variant(adapter=fitted), answerer.settings), rows), grid)
-    assert 0 < out_of_fold[0]["answered_right"] < in_sample[0]["in_scope_answered_right"]
+    in_sample = _curve(_cases(served, rows), (0.0,))[0]["in_scope_answered_right"]
+    out_of_fold = visitor_curve(served, labelled, folds=2, grid=(0.0,))[0]["answered_right"]
+    assert 0 < out_of_fold < in_sample
+    # Served without an adapter, there is no memory to leave out: the figure is the plain one.
+    plain = _curve(_cases(answerer, rows), (0.0,))[0]["in_scope_answered_right"]
+    assert visitor_curve(answerer, labelled, grid=(0.0,))[0]["answered_right"] == plain
 
 
 def test_visitor_curve_is_none_for_another_corpus(answerer):

@@ -232,12 +232,16 @@ def visitor_curve(answerer: Answerer, labelled, folds: int = 5,
                   grid: tuple[float, ...] | None = None) -> list[dict] | None:
     """Per threshold: share of labelled retrieval questions (typed as visitors type them) answered
     with a right passage, each by an answerer whose query adapter was fitted without its fold, so
-    the adapter's memory does not flatter them. None when the labels are for another corpus."""
+    the adapter's memory does not flatter them (without an adapter, as served). None when the labels
+    are for another corpus."""
     ids = {c.id for c in answerer.retriever.chunks}
     queries = [q for q in labelled.queries if adapters.relevant(labelled.qrels, q.id) & ids]
     if not queries:
         return None
-    fold, fitted = adapters.fold_retrievers(answerer.retriever, labelled, folds)
+    if answerer.retriever.adapter is None:
+        fold, fitted = {q.text: 0 for q in queries}, [answerer.retriever]
+    else:
+        fold, fitted = adapters.fold_retrievers(answerer.retriever, labelled, folds)
     cases = []
     for f, retriever in enumerate(fitted):
         rows = [{"_id": q.id, "kind": "in_scope", "text": q.text, "relevant": adapters.relevant(labelled.qrels, q.id)}
