@@ -183,6 +183,20 @@ def test_long_dosing_question_still_has_no_numbers(answerer):
     assert not re.search(r"\d", a.text)
 
 
+@pytest.mark.parametrize("question, unknown", [
+    ("why do my knee muscles spasm every night, im not sure", False),
+    ("my son dont know why his knee keeps twitching", False),
+    ("ive had knee cramps for two months now", False),
+    ("theyre saying its dehydration", False),
+    ("why does my ankle spasm", True),
+    ("are knee spasms contagious", True),
+])
+def test_only_subject_words_count_as_unknown(answerer, question, unknown):
+    # Function words typed without apostrophes, numbers and when/who words are not a subject the
+    # article lacks; an unknown body part or property is.
+    assert answerer.decide(question).unknown_words is unknown
+
+
 def test_control_characters_are_stripped():
     text, cut = clean_message("why\x00 does\x1b[31m my knee\u200b twitch", 100)
     assert "\x00" not in text and "\x1b" not in text and "\u200b" not in text and not cut

@@ -16,6 +16,8 @@ import unicodedata
 from dataclasses import dataclass
 from functools import cached_property
 
+from bm25s.stopwords import STOPWORDS_EN_PLUS
+
 from . import messages as M
 from .chunking import split_sentences
 from .conversation import mentions_topic, resolve
@@ -56,7 +58,16 @@ left leg legs body help helps helping work works someone people person anyone an
 just even only again first next after before while during me my myself i you your yes no please hi hello
 actually possible possibly likely common commonly okay wondering question questions ask asking answer
 happen order orders about main worth reason reasons cause causes caused causing treat treating treatment treatments thank thanks
+night nights morning mornings evening evenings afternoon hour hours minute minutes month months year years ago
+today tonight yesterday tomorrow weekend lately recently old age aged mum mom dad mother father son daughter
+husband wife partner kid kids child children friend friends coach every one two three four five six seven
+eight nine ten twice sure maybe probably
 """.split())
+# Function words (NLTK's English list, as bm25s ships it), which say nothing about a subject either;
+# BM25 drops only Lucene's 33, so "all", "so" and "been" would otherwise count as words the article lacks.
+_FUNCTION_WORDS = frozenset(STOPWORDS_EN_PLUS)
+# Visitors drop apostrophes: "im", "dont", "theyre" are a function word and a contraction's ending.
+_CONTRACTION_ENDINGS = ("m", "ve", "re", "s", "t", "d", "ll")
 
 _CONTROL = {"Cc", "Cf", "Cs", "Co", "Cn"}
 _LABEL = re.compile(r"^([A-Z][\w ,'’/-]{1,40}): (?=\S)")
@@ -152,7 +163,7 @@ class Answerer:
         words = re.findall(r"[A-Za-z][A-Za-z-]+(?:'[A-Za-z]+)?", question)
         words = [w for w in words if "'" not in w]  # contractions ("don't", "it's") carry no subject
         for i, w in enumerate(words):
-            if self._is_known(w) or _is_lay_term(w):
+            if _is_function_word(w) or self._is_known(w) or _is_lay_term(w):
                 continue
             # Part of a multi-word lay term ("charley horse"), which the neighbour alone is not.
             pairs = [(words[j], " ".join(words[j:j + 2]) if j < i else f"{w} {words[j]}")
@@ -454,6 +465,12 @@ def _question_for_heading(heading: str) -> str:
 
 def _is_lay_term(text: str) -> bool:
     return expand_query(text) != text
+
+
+def _is_function_word(word: str) -> bool:
+    w = word.lower()
+    return w in _FUNCTION_WORDS or any(
+        w.endswith(e) and w[:-len(e)] in _FUNCTION_WORDS for e in _CONTRACTION_ENDINGS)
 
 
 def _merge(a: Triage, b: Triage) -> Triage:
