@@ -201,7 +201,7 @@ def _torch_dense(retriever, torch):
     views = torch.tensor(fidx.reconstruct_n(0, fidx.ntotal))
     owner = torch.tensor(retriever.index.view_chunk, dtype=torch.long)
     n = len(retriever.chunks)
-    centering = retriever._centering if retriever.center else None
+    centering = retriever.centering
     if centering is not None:
         means, mm, slot, view_mean, view_norm = (torch.tensor(x) for x in centering)
         slot = slot.long()
@@ -278,7 +278,8 @@ def fold_retrievers(retriever, labelled, folds: int = 5) -> tuple[dict[str, int]
     A repeated question stays in one fold, so no question is ever answered from its own memory."""
     texts = list(dict.fromkeys(q.text for q in labelled.queries))
     if folds < 2 or folds > len(texts):
-        raise QueryError(f"--cv needs between 2 and {len(texts)} folds (got {folds})")
+        raise QueryError(f"cross-validation needs between 2 and {len(texts)} folds (got {folds}); "
+                         "pass a fold count in that range")
     fold = {t: i % folds for i, t in enumerate(texts)}
     base = retriever.variant(adapter=None)
     fitted = []

@@ -134,6 +134,12 @@ class Retriever:
     def chunks(self):
         return self.index.chunks
 
+    @property
+    def centering(self):
+        """What the dense score centres each view's cosine on (per-kind means and view statistics),
+        or None when centring is off."""
+        return self._centering if self.center else None
+
     def _dense(self, qvec: np.ndarray, candidates: int) -> np.ndarray:
         """Best cosine over each passage's views (0 for passages outside the candidates)."""
         fidx = self.index.faiss_index
@@ -142,9 +148,9 @@ class Retriever:
         out = np.zeros(self._n, dtype=np.float32)
         valid = rows[0] >= 0
         rows, sims = rows[0][valid], sims[0][valid]
-        if self.center and self._centering is not None:
+        if self.centering is not None:
             # m is the mean of the view's own kind (bare passages or passages in context).
-            means, mm, slot, view_mean, view_norm = self._centering
+            means, mm, slot, view_mean, view_norm = self.centering
             sims = blend_centred(sims, (means @ qvec)[slot[rows]], mm[slot[rows]], view_mean[rows],
                                  view_norm[rows], self.center)
         owners = self.index.view_chunk[rows]
