@@ -25,7 +25,7 @@ from .retrieval import Retriever
 from .safety import DOSING, EMERGENCY, GREETING, HELP, THANKS, Triage, triage
 from .settings import Settings
 from .types import Answer, Chunk, Hit, RelatedLink, Source
-from .vocabulary import expand_query
+from .vocabulary import expand_query, is_contraction
 
 log = logging.getLogger(__name__)
 
@@ -66,8 +66,6 @@ eight nine ten twice sure maybe probably
 # Function words (NLTK's English list, as bm25s ships it), which say nothing about a subject either;
 # BM25 drops only Lucene's 33, so "all", "so" and "been" would otherwise count as words the article lacks.
 _FUNCTION_WORDS = frozenset(STOPWORDS_EN_PLUS)
-# Visitors drop apostrophes: "im", "dont", "theyre" are a function word and a contraction's ending.
-_CONTRACTION_ENDINGS = ("m", "ve", "re", "s", "t", "d", "ll")
 
 _CONTROL = {"Cc", "Cf", "Cs", "Co", "Cn"}
 _LABEL = re.compile(r"^([A-Z][\w ,'’/-]{1,40}): (?=\S)")
@@ -468,9 +466,8 @@ def _is_lay_term(text: str) -> bool:
 
 
 def _is_function_word(word: str) -> bool:
-    w = word.lower()
-    return w in _FUNCTION_WORDS or any(
-        w.endswith(e) and w[:-len(e)] in _FUNCTION_WORDS for e in _CONTRACTION_ENDINGS)
+    # Visitors drop apostrophes: "im", "dont" and "theyre" are function words too.
+    return word.lower() in _FUNCTION_WORDS or is_contraction(word)
 
 
 def _merge(a: Triage, b: Triage) -> Triage:

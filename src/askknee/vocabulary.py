@@ -118,10 +118,10 @@ LAY_TO_CLINICAL: dict[str, str] = {
 _COMPILED = [(re.compile(rf"\b(?:{k})\b", re.IGNORECASE), v) for k, v in LAY_TO_CLINICAL.items()]
 # Words the speller must not "repair": apostrophe-less contractions ("havent" -> "have" and
 # "doesnt" -> "does" flip a question's meaning) and lay words the vocabulary knows ("xray").
-_KEEP = re.compile(
-    r"(?:do|does|did|has|have|had|is|are|was|were|ca|wo|could|would|should|must|need|ai)nt|"
-    r"(?:i|you|we|they|he|she|it|that|what|who|there|where)(?:s|re|ve|ll|d|m)|"
-    + "|".join(f"(?:{k})" for k in LAY_TO_CLINICAL), re.IGNORECASE)
+_CONTRACTIONS = (r"(?:do|does|did|has|have|had|is|are|was|were|ca|wo|could|would|should|must|need|ai)nt|"
+                 r"(?:i|you|we|they|he|she|it|that|what|who|there|where)(?:s|re|ve|ll|d|m)")
+_CONTRACTION = re.compile(_CONTRACTIONS, re.IGNORECASE)
+_KEEP = re.compile(_CONTRACTIONS + "|" + "|".join(f"(?:{k})" for k in LAY_TO_CLINICAL), re.IGNORECASE)
 _WORD = re.compile(r"[A-Za-z]+")
 
 
@@ -135,6 +135,11 @@ def expansion(question: str) -> str:
             if words not in extra:
                 extra.append(words)
     return " ".join(extra)
+
+
+def is_contraction(word: str) -> bool:
+    """Whether a word is a contraction typed without its apostrophe ("im", "dont", "theyre")."""
+    return bool(_CONTRACTION.fullmatch(word))
 
 
 def expand_query(question: str) -> str:
