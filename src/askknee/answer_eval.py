@@ -235,7 +235,8 @@ def visitor_curve(answerer: Answerer, labelled, folds: int = 5,
     the adapter's memory does not flatter them (without an adapter, as served). None when the labels
     are for another corpus."""
     ids = {c.id for c in answerer.retriever.chunks}
-    queries = [q for q in labelled.queries if adapters.relevant(labelled.qrels, q.id) & ids]
+    relevant = {q.id: adapters.relevant(labelled.qrels, q.id) for q in labelled.queries}
+    queries = [q for q in labelled.queries if relevant[q.id] & ids]
     if not queries:
         return None
     if answerer.retriever.adapter is None:
@@ -244,7 +245,7 @@ def visitor_curve(answerer: Answerer, labelled, folds: int = 5,
         fold, fitted = adapters.fold_retrievers(answerer.retriever, labelled, folds)
     cases = []
     for f, retriever in enumerate(fitted):
-        rows = [{"_id": q.id, "kind": "in_scope", "text": q.text, "relevant": adapters.relevant(labelled.qrels, q.id)}
+        rows = [{"_id": q.id, "kind": "in_scope", "text": q.text, "relevant": relevant[q.id]}
                 for q in queries if fold[q.text] == f]
         cases += _cases(Answerer(retriever, answerer.settings), rows)
     return [{"threshold": p["threshold"], "answered_right": p["in_scope_answered_right"]} for p in _curve(cases, grid)]
