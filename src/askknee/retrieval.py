@@ -148,9 +148,10 @@ class Retriever:
         out = np.zeros(self._n, dtype=np.float32)
         valid = rows[0] >= 0
         rows, sims = rows[0][valid], sims[0][valid]
-        if self.centering is not None:
+        centering = self.centering
+        if centering is not None:
             # m is the mean of the view's own kind (bare passages or passages in context).
-            means, mm, slot, view_mean, view_norm = self.centering
+            means, mm, slot, view_mean, view_norm = centering
             sims = blend_centred(sims, (means @ qvec)[slot[rows]], mm[slot[rows]], view_mean[rows],
                                  view_norm[rows], self.center)
         owners = self.index.view_chunk[rows]
