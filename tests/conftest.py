@@ -47,3 +47,15 @@ def fake_retriever(fake_settings) -> Retriever:
 def real_retriever() -> Retriever:
     """The default model over the committed index (one model load per test session)."""
     return Retriever.from_settings(Settings().with_(corpus_dir=CORPUS, index_dir=ROOT / "index"))
+
+
+@pytest.fixture(scope="session")
+def real_answerer(tmp_path_factory):
+    """The default model, classifier and committed index (a copy: a stale index is rebuilt there)."""
+    from askknee.answering import Answerer
+
+    index_dir = tmp_path_factory.mktemp("real-index")
+    default = Settings()
+    if default.index_dir.is_dir():
+        shutil.copytree(default.index_dir, index_dir, dirs_exist_ok=True)
+    return Answerer.from_settings(default.with_(index_dir=index_dir))

@@ -8,6 +8,7 @@ from hypothesis import HealthCheck, given, settings as hsettings, strategies as 
 from askknee import messages as M
 from askknee.answer_eval import ungrounded_sentences
 from askknee.answering import Answerer, clean_message
+from askknee.triage import DOSING, EMERGENCY, RED_FLAG, Triage
 from askknee.types import Chunk, Hit
 
 ALWAYS = 0.0  # every retrieved passage is good enough
@@ -104,6 +105,42 @@ def test_emergency_has_no_retrieved_text(answerer, fake_retriever):
     assert not any(c.text[:40] in a.text for c in fake_retriever.chunks)
 
 
+class FixedTriage:
+    """A triager that returns one verdict, whatever the message."""
+
+    def __init__(self, verdict):
+        self.verdict = verdict
+
+    def assess(self, text, vector=None):
+        return self.verdict
+
+
+def test_self_harm_gets_crisis_wording_and_nothing_else(fake_retriever, fake_settings):
+    verdict = Triage(EMERGENCY, "self_harm", confidence=0.9, by="model")
+    a = Answerer(fake_retriever, fake_settings, FixedTriage(verdict)).reply("what is the point anymore")
+    assert a.status == "emergency" and a.triage == verdict
+    assert a.text == f"{M.SELF_HARM}\n\n---\n\n{M.DISCLAIMER}"
+    assert "988" in M.SELF_HARM and not a.sources and not a.suggestions
+
+
+def test_a_red_flag_is_never_declined(fake_retriever, fake_settings):
+    """Whatever retrieval scored, the guidance is given: a decline must not hide a safety signal."""
+    verdict = Triage(RED_FLAG, "frequency", red_flag=True, confidence=0.9, by="model")
+    strict = Answerer(fake_retriever, fake_settings.with_(answer_threshold=NEVER), FixedTriage(verdict))
+    for text in ("zzz qqq", "what is the capital of France", "my knee spasms wake me every night"):
+        a = strict.reply(text)
+        assert a.status == "answered" and a.text.startswith(M.RED_FLAG_LEAD) and M.NOT_FOUND not in a.text
+        _ends_with_disclaimer(a)
+
+
+def test_a_dose_question_with_a_red_flag_gets_both_and_no_number(fake_retriever, fake_settings):
+    verdict = Triage(DOSING, "severe_pain", red_flag=True, dosing=True, confidence=0.9, by="model")
+    a = Answerer(fake_retriever, fake_settings.with_(answer_threshold=ALWAYS), FixedTriage(verdict)).reply(
+        "the pain is awful now, can I take more of my tablets")
+    assert a.status == "dosing" and a.text.startswith(M.RED_FLAG_LEAD) and M.DOSING in a.text
+    assert not re.search(r"\d", a.text)
+
+
 def test_red_flag_guidance_comes_first(answerer, article):
     a = answerer.reply("my knee spasms wake me up every night, how do I stop them")
     assert a.status == "answered"
@@ -164,9 +201,9 @@ class _Spy:
     def __getattr__(self, name):
         return getattr(self.inner, name)
 
-    def search(self, q, k=5, mode="fused"):
+    def search(self, q, k=5, mode="fused", vector=None):
         self.asked.append(q)
-        return self.inner.search(q, k, mode)
+        return self.inner.search(q, k, mode, vector=vector)
 
 
 def test_long_input_is_cut_before_retrieval(fake_retriever, fake_settings):
@@ -200,6 +237,18 @@ def test_only_subject_words_count_as_unknown(answerer, question, unknown):
 def test_control_characters_are_stripped():
     text, cut = clean_message("why\x00 does\x1b[31m my knee\u200b twitch", 100)
     assert "\x00" not in text and "\x1b" not in text and "\u200b" not in text and not cut
+
+
+def test_zero_width_and_direction_marks_vanish_inside_words():
+    """Pasted text carries them mid-word; a space there would split "knee" into "kn ee"."""
+    text, _ = clean_message("kn\u200bee sp\u00adasm \u202ecauses\u202c\ufeff \u2066why\u2069", 100)
+    assert text == "knee spasm causes why"
+
+
+def test_zero_width_characters_do_not_change_the_answer(answerer):
+    plain = answerer.reply("how do I relieve a knee spasm with stretching")
+    hidden = answerer.reply("how do I re\u200blieve a kn\u200dee spasm with stre\u2060tching")
+    assert [s.id for s in hidden.sources] == [s.id for s in plain.sources]
 
 
 def test_question_is_never_echoed(answerer):
@@ -238,19 +287,6 @@ def test_grounding_check_catches_invented_text(answerer, article):
 
 
 # ---- the real model (integration): safety and follow-ups on the labelled answer set ----------
-
-@pytest.fixture(scope="session")
-def real_answerer(tmp_path_factory):
-    import shutil
-
-    from askknee.settings import Settings
-
-    index_dir = tmp_path_factory.mktemp("real-index")  # a copy: a stale index is rebuilt there, not in the repo
-    default = Settings()
-    if default.index_dir.is_dir():
-        shutil.copytree(default.index_dir, index_dir, dirs_exist_ok=True)
-    return Answerer.from_settings(default.with_(index_dir=index_dir))
-
 
 @pytest.mark.integration
 def test_real_model_safety_and_follow_ups(real_answerer):

@@ -18,8 +18,9 @@ def base(fake_settings, monkeypatch):
 def test_ask_json(base, capsys):
     assert main(["ask", "how do I stop knee spasms?", "--json", *base]) == 0
     out = json.loads(capsys.readouterr().out)
-    assert set(out) == {"status", "answer", "sources", "notices", "suggestions", "disclaimer"}
+    assert set(out) == {"status", "answer", "sources", "notices", "suggestions", "disclaimer", "triage"}
     assert out["status"] == "answered"
+    assert out["triage"]["category"] == "none" and {"kind", "confidence", "by"} <= set(out["triage"])
     assert out["answer"].endswith(M.DISCLAIMER) and out["disclaimer"] == M.DISCLAIMER
     assert {"id", "section", "url", "score"} <= set(out["sources"][0])
 
@@ -28,6 +29,13 @@ def test_ask_plain(base, capsys):
     assert main(["ask", "I can't breathe", *base]) == 0
     out = capsys.readouterr().out
     assert M.EMERGENCY in out and out.rstrip().endswith(M.DISCLAIMER)
+
+
+def test_ask_json_records_the_emergency_kind(base, capsys):
+    assert main(["ask", "I can't breathe", "--json", *base]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["status"] == "emergency" and out["triage"]["category"] == "emergency"
+    assert out["triage"]["kind"] == "clot" and out["triage"]["by"] == "rules"
 
 
 def test_ask_plain_answer_ends_with_disclaimer_and_offers_suggestions(base, capsys):

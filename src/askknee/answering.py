@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import re
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 
 from bm25s.stopwords import STOPWORDS_EN_PLUS
@@ -22,7 +22,9 @@ from . import messages as M
 from .chunking import split_sentences
 from .conversation import mentions_topic, resolve
 from .retrieval import Retriever
-from .safety import DOSING, EMERGENCY, GREETING, HELP, THANKS, Triage, triage
+from . import safety
+from .safety import GREETING, HELP, THANKS
+from .triage import DOSING, EMERGENCY, NONE, PACKAGED, RED_FLAG, SELF_HARM, Triage, Triager, load_model
 from .settings import Settings
 from .types import Answer, Chunk, Hit, RelatedLink, Source
 from .vocabulary import expand_query, is_contraction
@@ -67,7 +69,8 @@ eight nine ten twice sure maybe probably
 # BM25 drops only Lucene's 33, so "all", "so" and "been" would otherwise count as words the article lacks.
 _FUNCTION_WORDS = frozenset(STOPWORDS_EN_PLUS)
 
-_CONTROL = {"Cc", "Cf", "Cs", "Co", "Cn"}
+_CONTROL = {"Cc", "Cs", "Co", "Cn"}  # become spaces
+_FORMAT = "Cf"  # zero-width and direction marks, soft hyphens: removed, as they sit inside words
 _LABEL = re.compile(r"^([A-Z][\w ,'’/-]{1,40}): (?=\S)")
 _DIGIT = re.compile(r"\d")
 
@@ -75,7 +78,8 @@ _DIGIT = re.compile(r"\d")
 def clean_message(message: object, limit: int) -> tuple[str, bool]:
     """Printable text, cut to `limit` characters; whether it was cut. Never raises."""
     text = message if isinstance(message, str) else ("" if message is None else str(message))
-    text = "".join(" " if unicodedata.category(ch) in _CONTROL else ch for ch in text)
+    text = "".join("" if cat == _FORMAT else " " if cat in _CONTROL else ch
+                   for ch, cat in ((ch, unicodedata.category(ch)) for ch in text))
     text = " ".join(text.split())
     if len(text) > limit:
         return text[:limit].rstrip(), True
@@ -120,13 +124,16 @@ class Decision:
 class Answerer:
     """Answers a visitor's message, given the earlier turns of the conversation."""
 
-    def __init__(self, retriever: Retriever, settings: Settings | None = None):
+    def __init__(self, retriever: Retriever, settings: Settings | None = None, triager: Triager | None = None):
+        """Without a `triager`, safety triage uses its rules only."""
         self.retriever = retriever
         self.settings = settings or retriever.settings
+        self.triager = triager or Triager()
 
     @classmethod
     def from_settings(cls, settings: Settings | None = None) -> "Answerer":
-        return cls(Retriever.from_settings(settings), settings)
+        retriever = Retriever.from_settings(settings)
+        return cls(retriever, settings, triager_for(retriever))
 
     # ---- corpus facts, computed once -------------------------------------------------------
 
@@ -199,9 +206,10 @@ class Answerer:
                 return link
         return None
 
-    def decide(self, question: str, k: int = SEARCH_K) -> Decision:
-        """Retrieve and judge scope for a resolved question (the threshold is applied by the caller)."""
-        hits = tuple(self.retriever.search(question, k=k))
+    def decide(self, question: str, k: int = SEARCH_K, vector=None) -> Decision:
+        """Retrieve and judge scope for a resolved question (the threshold is applied by the caller);
+        `vector` is the question's `Retriever.embed` vector when already made."""
+        hits = tuple(self.retriever.search(question, k=k, vector=vector))
         related = self._related(question)
         return Decision(
             hits=hits,
@@ -365,45 +373,52 @@ class Answerer:
         if not any(ch.isalnum() for ch in question):
             return finish(question, "empty", M.EMPTY, notices=notices,
                                 suggestions=self._examples())
-        verdict = triage(question)
-        if verdict.category == EMERGENCY:
-            return finish(question, "emergency", M.EMERGENCY)  # nothing else, by design
-        if verdict.category in (GREETING, THANKS, HELP):
+        screen = safety.screen(question)
+        if screen.category in (GREETING, THANKS, HELP):  # whole-message phrases: nothing else inside
             title = _md_escape(self._title())
-            template = {GREETING: M.GREETING, THANKS: M.THANKS, HELP: M.HELP}[verdict.category]
+            template = {GREETING: M.GREETING, THANKS: M.THANKS, HELP: M.HELP}[screen.category]
             examples = self._examples()
             body = template.format(title=title)
             if examples:
                 body += f"\n\n{M.EXAMPLES_LEAD}\n" + "\n".join(f"- {q}" for q in examples)
             return finish(question, "greeting", body, notices=notices, suggestions=examples)
+        vector = self.retriever.embed([question])[0]
+        verdict = self.triager.assess(question, vector)
+        if verdict.category == EMERGENCY:  # nothing else, by design: no article text
+            return finish(question, "emergency", M.SELF_HARM if verdict.kind == SELF_HARM else M.EMERGENCY,
+                          triage=verdict)
         clean_history = [clean_message(h, limit)[0] for h in (history or [])]
         resolved = resolve(question, clean_history)
         if resolved != question:
-            verdict = _merge(verdict, triage(resolved))
-        if verdict.injection:
+            vector = self.retriever.embed([resolved])[0]
+            verdict = _merge(verdict, self.triager.assess(resolved, vector))
+            if verdict.category == EMERGENCY:
+                return finish(question, "emergency", M.SELF_HARM if verdict.kind == SELF_HARM else M.EMERGENCY,
+                              triage=verdict)
+        if screen.injection:
             notices.append(M.INJECTION)
         threshold = self.settings.answer_threshold if threshold is None else threshold
-        decision = self.decide(resolved)
+        decision = self.decide(resolved, vector=vector)
         hits = decision.hits
         article_id = hits[0].chunk.article_id if hits else None
+        red_block, red_chunks = self._red_flag_block(article_id) if verdict.red_flag else ("", [])
+        if verdict.red_flag:  # the "When to See a Doctor" guidance leads, whatever retrieval found
+            notices.append(red_block)
 
-        if verdict.category == DOSING:
+        if verdict.dosing:
             chosen = self._select(hits, threshold, digit_free=True)[:1] if decision.answers(threshold) else []
             body = self._render(chosen)
             return finish(question, "dosing", body, notices=notices + [M.DOSING],
-                                sources=_sources(chosen, hits), resolved=resolved, hits=hits,
+                                sources=_sources(chosen, hits), resolved=resolved, hits=hits, triage=verdict,
                                 suggestions=tuple(q for q in self._suggest([c for c, _ in chosen], resolved)
                                                   if not _DIGIT.search(q)))
-        red_block, red_chunks = self._red_flag_block(article_id) if verdict.red_flag else ("", [])
-        if verdict.red_flag:
-            notices.append(red_block)
         if not decision.answers(threshold) and not verdict.red_flag:
             body = f"{M.NOT_FOUND}\n\n{M.TOPICS_LEAD}\n{self._topics(article_id if len(self._article_ids) > 1 else None)}"
             if decision.related:
                 link = decision.related
                 body += f"\n\n{M.RELATED_LEAD} [{_md_escape(link.title)}]({link.url})"
             return finish(question, "out_of_scope", body, notices=notices, resolved=resolved, hits=hits,
-                                suggestions=self._examples())
+                                suggestions=self._examples(), triage=verdict)
         # With a red flag the quoted guidance leads; one passage of answer is enough beside it.
         chosen = self._select(hits, threshold, skip={c.id for c in red_chunks},
                               max_passages=1 if verdict.red_flag else MAX_PASSAGES) if decision.answers(threshold) else []
@@ -411,7 +426,7 @@ class Answerer:
         sources = _sources(chosen, hits) + tuple(
             Source(id=c.id, section=heading_label(c), url=c.url, score=_score_of(c, hits)) for c in red_chunks)
         return finish(question, "answered", self._render(chosen), notices=notices, sources=sources,
-                            suggestions=self._suggest(shown, resolved), resolved=resolved, hits=hits)
+                            suggestions=self._suggest(shown, resolved), resolved=resolved, hits=hits, triage=verdict)
 
     def _title(self) -> str:
         chunks = self.retriever.chunks
@@ -430,14 +445,26 @@ class Answerer:
         return tuple(out[:3])
 
 
+def triager_for(retriever: Retriever) -> Triager:
+    """Safety triage reading the retriever's question vectors, with the classifier fitted for this
+    embedding model: one saved in the index folder, else the packaged one (else the rules alone,
+    with a warning)."""
+    from .index import same_model
+
+    def fitted_for(fingerprint: dict) -> bool:
+        return fingerprint.get("model") == retriever.embedder.name and same_model(fingerprint, retriever.embedder)
+
+    return Triager(load_model([retriever.settings.index_dir, PACKAGED], fitted_for), retriever.embed)
+
+
 def finish(question: str, status: str, body: str, *, notices=(), sources=(), suggestions=(),
-           resolved: str = "", hits=()) -> Answer:
+           resolved: str = "", hits=(), triage: Triage | None = None) -> Answer:
     """Every reply, here and in the web app, is built here, so every reply ends with the disclaimer."""
     parts = [n for n in notices if n] + ([body] if body else [])
     text = "\n\n".join(parts + ["---", M.DISCLAIMER])
     return Answer(question=question, status=status, text=text, sources=tuple(sources),
                   notices=tuple(n for n in notices if n), suggestions=tuple(suggestions),
-                  disclaimer=M.DISCLAIMER, resolved_question=resolved, hits=tuple(hits))
+                  disclaimer=M.DISCLAIMER, resolved_question=resolved, hits=tuple(hits), triage=triage)
 
 
 def error_answer() -> Answer:
@@ -470,10 +497,13 @@ def _is_function_word(word: str) -> bool:
     return word.lower() in _FUNCTION_WORDS or is_contraction(word)
 
 
+_URGENCY = (NONE, RED_FLAG, DOSING, EMERGENCY)
+
+
 def _merge(a: Triage, b: Triage) -> Triage:
-    """A follow-up keeps the stricter verdict of the message and the resolved question."""
-    category = a.category if a.category in (EMERGENCY, DOSING) else (b.category if b.category == DOSING else a.category)
-    return Triage(category, red_flag=a.red_flag or b.red_flag, injection=a.injection or b.injection)
+    """A follow-up keeps the stricter verdict of the message and the resolved question, and both flags."""
+    stricter = max((a, b), key=lambda t: _URGENCY.index(t.category))
+    return replace(stricter, red_flag=a.red_flag or b.red_flag, dosing=a.dosing or b.dosing)
 
 
 def _score_of(chunk: Chunk, hits) -> float:

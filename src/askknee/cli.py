@@ -22,6 +22,8 @@ EXAMPLES = """examples:
   askknee export-corpus corpus.jsonl
   askknee ask "how do I stop knee spasms?" --json
   askknee fit-adapter --cv 5
+  askknee fit-triage
+  askknee eval --safety --split test
 """
 
 
@@ -139,7 +141,11 @@ def cmd_ask(args) -> int:
              "sources": [{"id": s.id, "section": s.section, "url": s.url, "score": round(s.score, 6)}
                          for s in answer.sources],
              "notices": list(answer.notices), "suggestions": list(answer.suggestions),
-             "disclaimer": answer.disclaimer}
+             "disclaimer": answer.disclaimer,
+             "triage": None if answer.triage is None else {
+                 "category": answer.triage.category, "kind": answer.triage.kind, "red_flag": answer.triage.red_flag,
+                 "dosing": answer.triage.dosing, "confidence": round(answer.triage.confidence, 4),
+                 "by": answer.triage.by}}
         return d if _id is None else {"_id": _id, **d}
 
     if args.questions is None and args.question is None:
@@ -174,7 +180,11 @@ def cmd_ask(args) -> int:
 
 
 def cmd_eval(args) -> int:
-    """`--answers [FILE]` scores replies (answer_eval.py); otherwise retrieval (evaluation.py)."""
+    """`--safety` scores triage, `--answers [FILE]` replies (answer_eval.py); otherwise retrieval (evaluation.py)."""
+    if args.safety:
+        from .tuning.safety_eval import main
+
+        return main(_settings(args), args.split, args.json)
     if args.answers:
         from .answer_eval import cli_main
     else:
@@ -215,6 +225,23 @@ def cmd_fit_adapter(args) -> int:
                          [adapter.relevant(labelled.qrels, q.id) for q in labelled.queries], source=source)
     adapter.save(fitted, s.index_dir)
     print(json.dumps({"index": str(s.index_dir), **{k: v for k, v in fitted.meta.items() if k != "fitted_for"}},
+                     indent=None if args.json else 2))
+    return 0
+
+
+def cmd_fit_triage(args) -> int:
+    """Fit the safety triage classifier on the dev message bank and save it beside the index."""
+    from .retrieval import Retriever
+    from .triage import PACKAGED, save_model
+    from .tuning import triage
+
+    s = _settings(args)
+    model, report = triage.fit(Retriever.from_settings(s))
+    out = Path(args.out) if args.out else PACKAGED
+    save_model(model, out)
+    print(triage.format_report(report, "dev bank, out of fold (one writer held out at a time), rules and classifier:"),
+          file=sys.stderr)
+    print(json.dumps({"saved": str(out), "thresholds": model.thresholds, **model.meta["fitted_on"]},
                      indent=None if args.json else 2))
     return 0
 
@@ -269,6 +296,9 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--run", help="score this TREC run (with --qrels)")
     v.add_argument("--qrels", help="TREC/BEIR qrels to score --run against")
     v.add_argument("--answers", nargs="?", const="default", help="score replies on the labelled answer set")
+    v.add_argument("--safety", action="store_true",
+                   help="score safety triage on the message bank: --split test with the saved classifier, "
+                        "--split dev out of fold (refits it once per writer: about two minutes)")
     v.add_argument("--calibrate", action="store_true",
                    help="with --answers: print the answer/decline threshold curve (dev, test, and the dev "
                         "retrieval questions out of fold: about a minute) and the chosen value")
@@ -282,6 +312,13 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--cv", type=_positive_int, help="first print K-fold cross-validated figures (to stderr)")
     f.add_argument("--json", action="store_true", help="one-line JSON report")
     f.set_defaults(func=cmd_fit_adapter)
+
+    t = sub.add_parser("fit-triage", help="fit the safety triage classifier on the dev message bank")
+    _common(t)
+    t.add_argument("--out", help="folder to save it in (default: the package's, which serves the default model; "
+                                 "for another --model, give its index folder)")
+    t.add_argument("--json", action="store_true", help="one-line JSON report")
+    t.set_defaults(func=cmd_fit_triage)
 
     sv = sub.add_parser("serve", help="start the web chat (same as `python app.py`)")
     sv.add_argument("--host", default=None, help="interface (default $GRADIO_SERVER_NAME or 127.0.0.1)")

@@ -20,6 +20,14 @@ EMERGENCY = (
 # The emergency notice deliberately carries phone numbers; it is the one place digits are allowed
 # in a safety reply, and it is never combined with retrieved text.
 
+# For thoughts of suicide or self-harm: crisis lines as well as the emergency number (988 is the US
+# Suicide & Crisis Lifeline, call or text; 116 123 is Samaritans in the UK and Ireland).
+SELF_HARM = (
+    "**If you are thinking about harming yourself or ending your life, please reach out now: call your local "
+    "emergency number or a crisis line.** In the US, call or text 988 (Suicide & Crisis Lifeline); in the UK "
+    "and Ireland, call Samaritans on 116 123. You don't have to face this alone."
+)
+
 DOSING = (
     "I can't give doses or amounts of any medicine or supplement: this article gives no doses. "
     "Please ask a doctor or pharmacist, who can take your health and other medicines into account."
@@ -54,6 +62,6 @@ SOURCE = "Source:"
 
 # Every fixed sentence of ours, for tests that check a reply holds only quotes and these.
 FIXED = (
-    DISCLAIMER, EMERGENCY, DOSING, RED_FLAG_LEAD, RED_FLAG_FALLBACK, NOT_FOUND, TOPICS_LEAD, RELATED_LEAD, INJECTION,
+    DISCLAIMER, EMERGENCY, SELF_HARM, DOSING, RED_FLAG_LEAD, RED_FLAG_FALLBACK, NOT_FOUND, TOPICS_LEAD, RELATED_LEAD, INJECTION,
     GREETING, THANKS, HELP, EXAMPLES_LEAD, EMPTY, TOO_LONG, ERROR, SUGGESTIONS_LEAD, SOURCE,
 )

@@ -114,10 +114,14 @@ class Retriever:
 
     def question_vectors(self, questions: list[str]) -> np.ndarray:
         """Embeddings of the rewritten questions, through the query adapter if there is one."""
-        return self._vectors([self.rewrite_query(q) for q in questions])
+        return self._adapted(self.embed(questions))
 
-    def _vectors(self, searched: list[str]) -> np.ndarray:
-        vecs = self.embedder.encode(searched)
+    def embed(self, questions: list[str]) -> np.ndarray:
+        """The model's vectors of the rewritten questions, before the query adapter: what safety
+        triage reads, and what `search` takes to avoid embedding a question twice."""
+        return self.embedder.encode([self.rewrite_query(q.strip()) for q in questions])
+
+    def _adapted(self, vecs: np.ndarray) -> np.ndarray:
         return self.adapter.apply(vecs) if self.adapter is not None else vecs
 
     @classmethod
@@ -188,12 +192,15 @@ class Retriever:
             for r, i in enumerate(top, start=1)
         ]
 
-    def search(self, question: str, k: int = 5, mode: str = "fused") -> list[Hit]:
-        """Top-k passages for a question, best first."""
-        return self.search_batch([question], k=k, mode=mode)[0]
+    def search(self, question: str, k: int = 5, mode: str = "fused", vector: np.ndarray | None = None) -> list[Hit]:
+        """Top-k passages for a question, best first; `vector` is its `embed` vector if already made."""
+        return self.search_batch([question], k=k, mode=mode,
+                                 vectors=None if vector is None else np.asarray(vector).reshape(1, -1))[0]
 
-    def search_batch(self, questions: list[str], k: int = 5, mode: str = "fused") -> list[list[Hit]]:
-        """Top-k passages for each question; embeds all questions in one call."""
+    def search_batch(self, questions: list[str], k: int = 5, mode: str = "fused",
+                     vectors: np.ndarray | None = None) -> list[list[Hit]]:
+        """Top-k passages for each question; embeds all questions in one call (unless `vectors`,
+        their `embed` vectors, are given)."""
         if k < 1:
             raise QueryError(f"k must be at least 1 (got {k})")
         if mode not in MODES:
@@ -203,7 +210,10 @@ class Retriever:
             if not q:
                 raise QueryError("the question is empty; type a question about the article")
         searched = [self.rewrite_query(q) for q in questions]
-        vecs = [None] * len(questions) if mode == "lexical" else self._vectors(searched)
+        if mode == "lexical":
+            vecs = [None] * len(questions)
+        else:
+            vecs = self._adapted(self.embedder.encode(searched) if vectors is None else np.asarray(vectors, np.float32))
         return [self._score(q, v, mode, k) for q, v in zip(searched, vecs)]
 
 

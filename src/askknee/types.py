@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .triage import Triage
 
 
 @dataclass(frozen=True)
@@ -109,7 +113,7 @@ class Answer:
     """The reply a visitor reads. `text` is markdown and always ends with the disclaimer."""
 
     question: str
-    status: str  # answered | out_of_scope | emergency | dosing | greeting | empty
+    status: str  # answered | out_of_scope | emergency | dosing | greeting | empty | error
     text: str
     sources: tuple[Source, ...] = ()
     notices: tuple[str, ...] = ()
@@ -117,3 +121,4 @@ class Answer:
     disclaimer: str = ""
     resolved_question: str = ""
     hits: tuple[Hit, ...] = field(default=(), compare=False, repr=False)
+    triage: Triage | None = field(default=None, compare=False)  # what safety triage decided, with its evidence
