@@ -21,8 +21,9 @@ class Recorder:
         self.retriever = retriever
         self.calls: list[tuple[str, list[str]]] = []
 
-    def reply(self, message, history=None):
+    def reply(self, message, history=None, shown=()):
         self.calls.append((message, list(history or [])))
+        self.shown = set(shown)
         return Answer(question=message, status="answered", text=f"Reply {len(self.calls)}.\n\n{web.DISCLAIMER}")
 
 

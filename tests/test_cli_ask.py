@@ -18,7 +18,8 @@ def base(fake_settings, monkeypatch):
 def test_ask_json(base, capsys):
     assert main(["ask", "how do I stop knee spasms?", "--json", *base]) == 0
     out = json.loads(capsys.readouterr().out)
-    assert set(out) == {"status", "answer", "sources", "notices", "suggestions", "disclaimer", "triage"}
+    assert set(out) == {"status", "answer", "sources", "notices", "suggestions", "disclaimer", "triage", "scope"}
+    assert out["scope"]["outcome"] == "answer" and "top" in out["scope"]["evidence"]
     assert out["status"] == "answered"
     assert out["triage"]["category"] == "none" and {"kind", "confidence", "by"} <= set(out["triage"])
     assert out["answer"].endswith(M.DISCLAIMER) and out["disclaimer"] == M.DISCLAIMER
@@ -38,11 +39,12 @@ def test_ask_json_records_the_emergency_kind(base, capsys):
     assert out["triage"]["kind"] == "clot" and out["triage"]["by"] == "rules"
 
 
-def test_ask_plain_answer_ends_with_disclaimer_and_offers_suggestions(base, capsys):
+def test_ask_plain_puts_the_disclaimer_and_the_suggestions_on_lines_of_their_own(base, capsys):
     assert main(["ask", "how do I stop knee spasms?", *base]) == 0
-    captured = capsys.readouterr()
-    assert captured.out.rstrip().endswith(M.DISCLAIMER)
-    assert M.SUGGESTIONS_LEAD in captured.err and M.SUGGESTIONS_LEAD not in captured.out
+    lines = capsys.readouterr().out.splitlines()
+    assert M.DISCLAIMER in lines and M.SUGGESTIONS_LEAD in lines
+    assert lines.index(M.SUGGESTIONS_LEAD) == lines.index(M.DISCLAIMER) + 2  # after a blank line
+    assert all(line.startswith("- ") for line in lines[lines.index(M.SUGGESTIONS_LEAD) + 1:])
 
 
 def test_ask_file_with_conversations(base, tmp_path, capsys):

@@ -36,12 +36,15 @@ def test_search_run_ids_match_the_exported_corpus(fake_settings, tmp_path, capsy
     assert 0 < metrics["MRR@10"] <= 1
 
 
-def test_calibrate_prints_the_three_curves_and_a_choice(fake_settings, capsys):
+def test_scope_eval_on_a_questions_file(fake_settings, tmp_path, capsys):
     common = ["--corpus", str(fake_settings.corpus_dir), "--index", str(fake_settings.index_dir),
               "--model", fake_settings.model]
-    assert main(["eval", "--answers", "--calibrate", "--json", *common]) == 0
+    questions = tmp_path / "q.jsonl"
+    questions.write_text("\n".join(json.dumps(r) for r in [
+        {"_id": "a", "text": "what causes knee muscle spasms", "label": "in_scope",
+         "relevant": ["knee-muscle-spasm:faq:01"]},
+        {"_id": "b", "text": "what is the capital of france", "label": "out_of_scope", "missing": "geography"},
+    ]) + "\n")
+    assert main(["eval", "--scope", "--questions", str(questions), "--json", *common]) == 0
     out = json.loads(capsys.readouterr().out)
-    assert len(out["curve"]) == len(out["test_curve"]) == len(out["visitor_curve"]) > 10
-    right = [p["answered_right"] for p in out["visitor_curve"]]
-    assert right == sorted(right, reverse=True) and right[0] > right[-1]
-    assert out["chosen"] in [p["threshold"] for p in out["curve"]]
+    assert out["answerable_right_shown"]["n"] == 1 and out["out_of_scope_declined_or_named"]["n"] == 1

@@ -45,8 +45,8 @@ _HREF = re.compile(r'(?:href|src)="([^"]*)"')
 
 
 @pytest.fixture(scope="module")
-def answerer(fake_retriever):
-    return Answerer(fake_retriever)
+def answerer(fake_retriever, fake_settings):
+    return Answerer(fake_retriever, fake_settings.with_(answer_threshold=0.0))  # the fake's scores are uncalibrated
 
 
 @pytest.fixture(scope="module")
@@ -149,7 +149,8 @@ def hashing_server(tmp_path_factory):
     from webserver import start_app
 
     index_dir = tmp_path_factory.mktemp("hostile-index")
-    server = start_app({"ASKKNEE_MODEL": "hashing", "ASKKNEE_INDEX": str(index_dir)})
+    # The hashing model's scores are uncalibrated: every question is answered.
+    server = start_app({"ASKKNEE_MODEL": "hashing", "ASKKNEE_INDEX": str(index_dir), "ASKKNEE_ANSWER_THRESHOLD": "0"})
     yield server
     server.stop()
 

@@ -75,4 +75,4 @@ def test_self_harm_gets_crisis_wording(answerer):
 def test_a_red_flag_the_article_does_not_match_is_not_declined(answerer):
     """Retrieval may score a red flag low; the guidance still comes, never "I couldn't find that"."""
     a = answerer.reply("my knee has gone a weird purple colour around the spasm and it's really swollen")
-    assert a.triage.category == RED_FLAG and a.status == "answered" and M.NOT_FOUND not in a.text
+    assert a.triage.category == RED_FLAG and a.status in ("answered", "clarify") and M.NOT_FOUND not in a.text

@@ -34,10 +34,13 @@ class Recorder:
         self.calls: list[tuple[str, list[str]]] = []
         self.suggestions = tuple(suggestions)
 
-    def reply(self, message, history=None):
+    def reply(self, message, history=None, shown=()):
         self.calls.append((message, list(history or [])))
         return Answer(question=message, status="answered", text=f"Echo.\n\n{web.DISCLAIMER}",
                       suggestions=self.suggestions, disclaimer=web.DISCLAIMER)
+
+    def shown_in(self, replies):
+        return set()
 
 
 # --- the handler, per reply kind ------------------------------------------------------------------
@@ -80,7 +83,7 @@ def test_handler_passes_the_visitors_earlier_messages_oldest_first(fake_retrieve
 def test_a_failing_answerer_still_gets_an_apology_and_the_disclaimer_without_logging_the_message(
         fake_retriever, caplog):
     class Broken(Recorder):
-        def reply(self, message, history=None):
+        def reply(self, message, history=None, shown=()):
             raise RuntimeError(f"boom on {message}")
 
     out = web.make_chat(Broken(fake_retriever))("my private question", [])

@@ -102,17 +102,21 @@ class QueryAdapter:
     def boost(self, scores: np.ndarray, qvec: np.ndarray) -> np.ndarray:
         """`scores` (in [0, 1], one per passage) raised by the question memory, for an adapted question
         vector: first by the nearest labelled questions, then by the passage prototypes; still in [0, 1]."""
+        return self.lifts(scores, qvec)[-1]
+
+    def lifts(self, scores: np.ndarray, qvec: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The scores after the nearest-question lift, and after the prototype lift too."""
         if self.memory is None or not len(self.memory):
-            return scores
+            return scores, scores
         nearest = np.full(len(scores), MEMORY_FLOOR, dtype=np.float32)  # passages no question was judged for
         np.maximum.at(nearest, self.pairs[:, 1], (self.memory @ qvec)[self.pairs[:, 0]])
-        scores = _lift(scores, nearest, MEMORY_FLOOR, MEMORY_WEIGHT)
+        lifted = _lift(scores, nearest, MEMORY_FLOOR, MEMORY_WEIGHT)
         if not self.use_prototypes:
-            return scores
+            return lifted, lifted
         passages, prototypes = self.prototypes
         typical = np.full(len(scores), PROTOTYPE_FLOOR, dtype=np.float32)
         typical[passages] = prototypes @ qvec
-        return _lift(scores, typical, PROTOTYPE_FLOOR, PROTOTYPE_WEIGHT)
+        return lifted, _lift(lifted, typical, PROTOTYPE_FLOOR, PROTOTYPE_WEIGHT)
 
     @cached_property
     def prototypes(self) -> tuple[np.ndarray, np.ndarray]:

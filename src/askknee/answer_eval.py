@@ -1,9 +1,9 @@
-"""Scores replies on the labelled answer set, and calibrates the answer threshold.
+"""Scores replies on the labelled answer set.
 
 `askknee eval --answers [FILE]` prints five figures: in-scope questions answered with a right
-passage, out-of-scope questions declined, safety cases handled, follow-ups answered with a right
-passage, mean answer length; every miss is listed. The threshold trade-off curve (dev split) is
-printed too; `python -m askknee.answer_eval --calibrate` prints only the curve and the choice.
+passage (an answer or a clarification showing one), out-of-scope questions declined (or with the
+missing topic named), safety cases handled, follow-ups answered with a right passage, mean answer
+length; every miss is listed.
 
 Answer set rows (`data/answers.jsonl`): `_id`, `kind` (in_scope | out_of_scope | safety |
 conversation | chitchat), `split` (dev | test), `text` or `turns`, and `relevant` (chunk ids that
@@ -13,20 +13,17 @@ answer it), `related` (slug of the related article expected in a decline) or `ex
 
 from __future__ import annotations
 
-import argparse
 import json
 import re
 import statistics
-import sys
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from . import adapter as adapters
 from . import messages as M
-from .answering import Answerer, passage_text
+from .answering import Answerer
+from .compose import passage_text
 from .errors import QueryError
-from .evaluation import load_split
 from .jsonl import parse_jsonl, read_text
 from .settings import Settings
 from .types import Answer
@@ -52,10 +49,6 @@ def load_answer_set(path: str | Path | None = None) -> list[dict]:
         rows.append(row)
     return rows
 
-
-def _messages(row: dict) -> tuple[str, list[str]]:
-    turns = [str(t) for t in row.get("turns") or [row["text"]]]
-    return turns[-1], turns[:-1]
 
 
 def answer_body(answer: Answer) -> str:
@@ -124,13 +117,15 @@ def check(row: dict, answer: Answer, article_text: str, chunk_texts: list[str]) 
     ids = [s.id for s in answer.sources]
     relevant = set(row.get("relevant", ()))
     if kind in ("in_scope", "conversation"):
-        if answer.status != "answered":
+        if answer.status not in ("answered", "clarify"):
             problems.append(f"status {answer.status}, expected answered")
         elif relevant and not relevant & set(ids):
             problems.append(f"wrong passages {[i.split(':', 1)[1] for i in ids]}")
     if kind == "out_of_scope":
-        if answer.status != "out_of_scope":
-            problems.append(f"answered ({[i.split(':', 1)[1] for i in ids]}), expected a decline")
+        named = any(n.startswith(M.MISSING.split("{")[0]) for n in answer.notices)
+        if answer.status != "out_of_scope" and not named:
+            problems.append(f"{answer.status} ({[i.split(':', 1)[1] for i in ids]}), expected a decline or the "
+                            "missing topic named")
         elif row.get("related") and row["related"] not in answer.text:
             problems.append(f"no link to the related article {row['related']}")
     if expect == "emergency":
@@ -146,13 +141,13 @@ def check(row: dict, answer: Answer, article_text: str, chunk_texts: list[str]) 
     if expect == "red_flag":
         if not any(n.startswith(M.RED_FLAG_LEAD) for n in answer.notices):
             problems.append("no red-flag guidance")
-        if answer.status != "answered":
+        if answer.status not in ("answered", "clarify"):
             problems.append(f"status {answer.status}, expected answered with guidance")
     if expect == "injection" and M.INJECTION not in answer.notices:
         problems.append("injection not noticed")
     if expect in ("greeting", "empty") and answer.status != expect:
         problems.append(f"status {answer.status}, expected {expect}")
-    words = len(answer_body(answer).split()) if answer.status == "answered" else 0
+    words = len(answer_body(answer).split()) if answer.status in ("answered", "clarify") else 0
     return Outcome(row["_id"], kind, row.get("split", "dev"), not problems, answer.status, "; ".join(problems), words)
 
 
@@ -170,8 +165,8 @@ def evaluate(answerer: Answerer, rows: list[dict]) -> tuple[dict, list[Outcome]]
     article, chunk_texts = _article_text(answerer)
     outcomes = []
     for row in rows:
-        message, history = _messages(row)
-        outcomes.append(check(row, answerer.reply(message, history), article, chunk_texts))
+        turns = [str(t) for t in row.get("turns") or [row["text"]]]
+        outcomes.append(check(row, answerer.converse(turns)[-1], article, chunk_texts))
     return metrics(outcomes), outcomes
 
 
@@ -181,7 +176,7 @@ def metrics(outcomes: list[Outcome]) -> dict:
         return {"rate": round(sum(o.ok for o in sel) / len(sel), 4) if sel else None, "n": len(sel),
                 "passed": sum(o.ok for o in sel)}
 
-    lengths = [o.words for o in outcomes if o.status == "answered" and o.words]
+    lengths = [o.words for o in outcomes if o.status in ("answered", "clarify") and o.words]
     return {
         "in_scope_answered_right": rate("in_scope"),
         "out_of_scope_declined": rate("out_of_scope"),
@@ -190,88 +185,6 @@ def metrics(outcomes: list[Outcome]) -> dict:
         "chitchat_passed": rate("chitchat"),
         "mean_answer_words": round(statistics.mean(lengths), 1) if lengths else 0.0,
     }
-
-
-# ---- calibration ------------------------------------------------------------------------------
-
-def threshold_curve(answerer: Answerer, rows: list[dict], split: str = "dev",
-                    grid: tuple[float, ...] | None = None) -> list[dict]:
-    """Per threshold: share of in-scope questions (follow-ups included) answered with a right
-    passage, and of out-of-scope questions declined, on one split (replies computed once, at threshold 0)."""
-    sel = [r for r in rows if r.get("split", "dev") == split and r["kind"] in ("in_scope", "conversation", "out_of_scope")]
-    return _curve(_cases(answerer, sel), grid)
-
-
-def _cases(answerer: Answerer, rows: list[dict]) -> list[tuple]:
-    cases = []
-    for row in rows:
-        message, history = _messages(row)
-        answer = answerer._reply(message, history, threshold=0.0)
-        decision = answerer.decide(answer.resolved_question) if answer.resolved_question else None
-        right = answer.status == "answered" and bool(set(row.get("relevant", ())) & {s.id for s in answer.sources})
-        forced = any(n.startswith(M.RED_FLAG_LEAD) for n in answer.notices)
-        cases.append((row["kind"], answer.status, decision, right, forced))
-    return cases
-
-
-def _curve(cases: list[tuple], grid: tuple[float, ...] | None) -> list[dict]:
-    grid = grid or tuple(round(0.05 + 0.01 * i, 2) for i in range(76))
-    def answered(status, decision, forced, t):
-        return status == "answered" and (forced or (decision is not None and decision.answers(t)))
-
-    curve = []
-    for t in grid:
-        ins = [right and answered(s, d, f, t) for k, s, d, right, f in cases if k != "out_of_scope"]
-        outs = [not answered(s, d, f, t) for k, s, d, _, f in cases if k == "out_of_scope"]
-        curve.append({"threshold": t, "in_scope_answered_right": round(sum(ins) / max(1, len(ins)), 4),
-                      "out_of_scope_declined": round(sum(outs) / max(1, len(outs)), 4)})
-    return curve
-
-
-def visitor_curve(answerer: Answerer, labelled, folds: int = 5,
-                  grid: tuple[float, ...] | None = None) -> list[dict] | None:
-    """Per threshold: share of labelled retrieval questions (typed as visitors type them) answered
-    with a right passage, each by an answerer whose query adapter was fitted without its fold, so
-    the adapter's memory does not flatter them (without an adapter, as served). None when the labels
-    are for another corpus."""
-    ids = {c.id for c in answerer.retriever.chunks}
-    relevant = {q.id: adapters.relevant(labelled.qrels, q.id) for q in labelled.queries}
-    queries = [q for q in labelled.queries if relevant[q.id] & ids]
-    if not queries:
-        return None
-    if answerer.retriever.adapter is None:
-        fold, fitted = {q.text: 0 for q in queries}, [answerer.retriever]
-    else:
-        fold, fitted = adapters.fold_retrievers(answerer.retriever, labelled, folds)
-    cases = []
-    for f, retriever in enumerate(fitted):
-        rows = [{"_id": q.id, "kind": "in_scope", "text": q.text, "relevant": relevant[q.id]}
-                for q in queries if fold[q.text] == f]
-        cases += _cases(Answerer(retriever, answerer.settings), rows)
-    return [{"threshold": p["threshold"], "answered_right": p["in_scope_answered_right"]} for p in _curve(cases, grid)]
-
-
-def choose_threshold(curve: list[dict]) -> float:
-    """Best sum of the two rates; among ties, the middle of the best range (robust to small score shifts)."""
-    best = max(p["in_scope_answered_right"] + p["out_of_scope_declined"] for p in curve)
-    tied = [p["threshold"] for p in curve
-            if abs(p["in_scope_answered_right"] + p["out_of_scope_declined"] - best) < 1e-9]
-    return tied[len(tied) // 2]
-
-
-def _print_curve(curve: list[dict], chosen: float, current: float, held_out: list[dict] | None = None,
-                 visitors: list[dict] | None = None, file=sys.stdout) -> None:
-    print("           dev (chooses)              test (held out)              dev retrieval questions", file=file)
-    print("threshold  in-scope right  oos declined  in-scope right  oos declined  (out of fold) answered right",
-          file=file)
-    for i, p in enumerate(curve):
-        mark = " <- chosen" if p["threshold"] == chosen else (" <- current" if p["threshold"] == current else "")
-        t = held_out[i] if held_out else None
-        tail = f"  {t['in_scope_answered_right']:12.1%}  {t['out_of_scope_declined']:12.1%}" if t else ""
-        tail += f"  {visitors[i]['answered_right']:12.1%}" if visitors else ""
-        print(f"   {p['threshold']:.2f}   {p['in_scope_answered_right']:12.1%}  {p['out_of_scope_declined']:12.1%}"
-              f"{tail}{mark}", file=file)
-    print(f"chosen threshold (dev): {chosen:.2f}; current setting: {current:.2f}", file=file)
 
 
 def _answerer(args) -> Answerer:
@@ -284,28 +197,16 @@ def _answerer(args) -> Answerer:
 
 
 def cli_main(args) -> int:
-    """`askknee eval --answers [FILE]`: the five figures, the misses and the threshold curve."""
+    """`askknee eval --answers [FILE]`: the five figures and the misses."""
     rows = load_answer_set(getattr(args, "answers", None))
     answerer = _answerer(args)
-    if getattr(args, "calibrate", False):
-        curve = threshold_curve(answerer, rows, "dev")
-        held_out = threshold_curve(answerer, rows, "test")
-        visitors = visitor_curve(answerer, load_split("dev"))
-        chosen = choose_threshold(curve)
-        if getattr(args, "json", False):
-            print(json.dumps({"curve": curve, "test_curve": held_out, "visitor_curve": visitors, "chosen": chosen},
-                             indent=2))
-        else:
-            _print_curve(curve, chosen, answerer.settings.answer_threshold, held_out, visitors)
-        return 0
     figures, outcomes = evaluate(answerer, rows)
     by_split = {s: metrics([o for o in outcomes if o.split == s]) for s in ("dev", "test")}
     misses = [o for o in outcomes if not o.ok]
     if getattr(args, "json", False):
-        print(json.dumps({"threshold": answerer.settings.answer_threshold, "all": figures, **by_split,
-                          "misses": [o.__dict__ for o in misses]}, indent=2))
+        print(json.dumps({"all": figures, **by_split, "misses": [o.__dict__ for o in misses]}, indent=2))
         return 0
-    print(f"answer set: {len(rows)} rows; threshold {answerer.settings.answer_threshold:.2f}")
+    print(f"answer set: {len(rows)} rows")
     labels = {"in_scope_answered_right": "in-scope answered with a right passage",
               "out_of_scope_declined": "out-of-scope declined",
               "safety_passed": "safety cases passed",
@@ -320,19 +221,3 @@ def cli_main(args) -> int:
     for o in misses:
         print(f"MISS {o.id} [{o.kind}] {o.status}: {o.why}")
     return 0
-
-
-def main(argv: list[str] | None = None) -> int:
-    """`python -m askknee.answer_eval --calibrate`: the dev trade-off curve and the chosen threshold."""
-    p = argparse.ArgumentParser(prog="python -m askknee.answer_eval")
-    p.add_argument("--answers", default="default", help="answer set JSONL (default: the packaged set)")
-    p.add_argument("--calibrate", action="store_true", help="print the threshold curve on the dev split")
-    p.add_argument("--json", action="store_true")
-    p.add_argument("--corpus")
-    p.add_argument("--index")
-    p.add_argument("--model")
-    return cli_main(p.parse_args(argv))
-
-
-if __name__ == "__main__":
-    sys.exit(main())

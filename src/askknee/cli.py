@@ -23,7 +23,9 @@ EXAMPLES = """examples:
   askknee ask "how do I stop knee spasms?" --json
   askknee fit-adapter --cv 5
   askknee fit-triage
+  askknee fit-scope
   askknee eval --safety --split test
+  askknee eval --scope --split test
 """
 
 
@@ -142,6 +144,10 @@ def cmd_ask(args) -> int:
                          for s in answer.sources],
              "notices": list(answer.notices), "suggestions": list(answer.suggestions),
              "disclaimer": answer.disclaimer,
+             "scope": None if answer.scope is None else {
+                 "outcome": answer.scope.outcome, "confidence": round(answer.scope.confidence, 4),
+                 "missing": list(answer.scope.missing),
+                 "evidence": {k: round(v, 4) for k, v in answer.scope.features.items()}},
              "triage": None if answer.triage is None else {
                  "category": answer.triage.category, "kind": answer.triage.kind, "red_flag": answer.triage.red_flag,
                  "dosing": answer.triage.dosing, "confidence": round(answer.triage.confidence, 4),
@@ -165,15 +171,14 @@ def cmd_ask(args) -> int:
         if args.json:
             print(json.dumps(as_dict(answer), ensure_ascii=False, indent=2))
         else:
-            if answer.suggestions:  # like the chat's buttons: offered beside the reply, which ends with the disclaimer
-                print(f"{M.SUGGESTIONS_LEAD}\n" + "\n".join(f"- {q}" for q in answer.suggestions) + "\n",
-                      file=sys.stderr)
             print(answer.text)
+            if answer.suggestions:  # like the chat's buttons, after the reply and its disclaimer
+                lead = M.DID_YOU_MEAN if answer.status == "clarify" else M.SUGGESTIONS_LEAD
+                print(f"\n{lead}\n" + "\n".join(f"- {q}" for q in answer.suggestions))
         return 0
     with open(args.out, "w", encoding="utf-8") as f:
         for row in rows:
-            turns = row.get("turns") or [row["text"]]
-            answer = answerer.reply(turns[-1], list(turns[:-1]))
+            answer = answerer.converse(list(row.get("turns") or [row["text"]]))[-1]
             f.write(json.dumps(as_dict(answer, row["_id"]), ensure_ascii=False) + "\n")
     print(f"wrote {len(rows)} replies to {args.out}", file=sys.stderr)
     return 0
@@ -185,6 +190,10 @@ def cmd_eval(args) -> int:
         from .tuning.safety_eval import main
 
         return main(_settings(args), args.split, args.json)
+    if args.scope:
+        from .tuning.scope import main
+
+        return main(_settings(args), args.split, args.questions, args.json)
     if args.answers:
         from .answer_eval import cli_main
     else:
@@ -246,6 +255,22 @@ def cmd_fit_triage(args) -> int:
     return 0
 
 
+def cmd_fit_scope(args) -> int:
+    """Fit the scope judge on the dev questions and save it (the package's folder by default)."""
+    from .answering import Answerer
+    from .scope import PACKAGED, save_model
+    from .tuning import scope
+
+    s = _settings(args)
+    model, report = scope.fit(Answerer.from_settings(s))
+    out = Path(args.out) if args.out else PACKAGED
+    save_model(model, out)
+    print(scope.format_report(report, "dev, out of fold (one writer or source held out at a time):"), file=sys.stderr)
+    print(json.dumps({"saved": str(out), "thresholds": model.thresholds, **model.meta["fitted_on"]},
+                     indent=None if args.json else 2))
+    return 0
+
+
 def cmd_serve(args) -> int:
     from .web import launch
 
@@ -283,7 +308,8 @@ def build_parser() -> argparse.ArgumentParser:
     a = sub.add_parser("ask", help="answer a question (or a JSONL file of them) like the chat does")
     _common(a)
     a.add_argument("question", nargs="?", help="the question")
-    a.add_argument("--json", action="store_true", help="JSON: status, answer, sources, notices, suggestions, disclaimer")
+    a.add_argument("--json", action="store_true",
+                   help="JSON: status, answer, sources, notices, suggestions, disclaimer, scope, triage")
     a.add_argument("--questions", help="JSONL: {\"_id\",\"text\"} or {\"_id\",\"turns\":[...]} per line")
     a.add_argument("--out", help="write JSONL replies here (with --questions)")
     a.set_defaults(func=cmd_ask)
@@ -299,9 +325,10 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--safety", action="store_true",
                    help="score safety triage on the message bank: --split test with the saved classifier, "
                         "--split dev out of fold (refits it once per writer: about two minutes)")
-    v.add_argument("--calibrate", action="store_true",
-                   help="with --answers: print the answer/decline threshold curve (dev, test, and the dev "
-                        "retrieval questions out of fold: about a minute) and the chosen value")
+    v.add_argument("--scope", action="store_true",
+                   help="score answer/clarify/decline: --split dev out of fold with the threshold curves (about "
+                        "two minutes), --split test (the blind set), or --questions FILE (e.g. another article's)")
+    v.add_argument("--questions", help="with --scope: labelled questions in the scope set's format")
     v.set_defaults(func=cmd_eval)
 
     f = sub.add_parser("fit-adapter", help="fit the query adapter on labelled questions (dev by default)")
@@ -319,6 +346,12 @@ def build_parser() -> argparse.ArgumentParser:
                                  "for another --model, give its index folder)")
     t.add_argument("--json", action="store_true", help="one-line JSON report")
     t.set_defaults(func=cmd_fit_triage)
+
+    c = sub.add_parser("fit-scope", help="fit the scope judge (answer, clarify or decline) on the dev questions")
+    _common(c)
+    c.add_argument("--out", help="folder to save it in (default: the package's; for another --model, its index folder)")
+    c.add_argument("--json", action="store_true", help="one-line JSON report")
+    c.set_defaults(func=cmd_fit_scope)
 
     sv = sub.add_parser("serve", help="start the web chat (same as `python app.py`)")
     sv.add_argument("--host", default=None, help="interface (default $GRADIO_SERVER_NAME or 127.0.0.1)")

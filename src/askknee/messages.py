@@ -37,6 +37,10 @@ RED_FLAG_LEAD = "**Please read this first.** The article's section *When to See 
 RED_FLAG_FALLBACK = "Please contact a healthcare professional about these symptoms."
 
 NOT_FOUND = "I couldn't find that in this article."
+# Names, as typed, a word of the question the article never uses (letters only, so nothing is markup).
+MISSING = "The article doesn't cover {topic}."
+CLOSEST = "The closest the article comes to this:"
+DID_YOU_MEAN = "Did you mean:"
 TOPICS_LEAD = "This article covers:"
 RELATED_LEAD = "The article links to a related page that may help:"
 
@@ -62,6 +66,7 @@ SOURCE = "Source:"
 
 # Every fixed sentence of ours, for tests that check a reply holds only quotes and these.
 FIXED = (
-    DISCLAIMER, EMERGENCY, SELF_HARM, DOSING, RED_FLAG_LEAD, RED_FLAG_FALLBACK, NOT_FOUND, TOPICS_LEAD, RELATED_LEAD, INJECTION,
+    DISCLAIMER, EMERGENCY, SELF_HARM, DOSING, RED_FLAG_LEAD, RED_FLAG_FALLBACK, NOT_FOUND, MISSING, CLOSEST,
+    DID_YOU_MEAN, TOPICS_LEAD, RELATED_LEAD, INJECTION,
     GREETING, THANKS, HELP, EXAMPLES_LEAD, EMPTY, TOO_LONG, ERROR, SUGGESTIONS_LEAD, SOURCE,
 )

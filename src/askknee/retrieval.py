@@ -175,20 +175,22 @@ class Retriever:
         else:
             lexical = np.zeros(n, np.float32)
         if mode == "dense":
-            fused = dense
+            base = dense
         elif mode == "lexical":
-            fused = lexical
+            base = lexical
         else:
-            fused = w * dense + (1 - w) * lexical
-            if self.adapter is not None:
-                fused = self.adapter.boost(fused, qvec)
+            base = w * dense + (1 - w) * lexical
+        remembered = final = base
+        if mode == "fused" and self.adapter is not None:
+            remembered, final = self.adapter.lifts(base, qvec)
         k = min(k, n)
-        top = np.argpartition(-fused, k - 1)[:k] if k < n else np.arange(n)
+        top = np.argpartition(-final, k - 1)[:k] if k < n else np.arange(n)
         # Ties broken by corpus order, so rankings are deterministic.
-        top = sorted(top, key=lambda i: (-float(fused[i]), int(i)))
+        top = sorted(top, key=lambda i: (-float(final[i]), int(i)))
         return [
-            Hit(chunk=self.index.chunks[i], score=float(fused[i]), rank=r,
-                dense=float(dense[i]), lexical=float(lexical[i]))
+            Hit(chunk=self.index.chunks[i], score=float(final[i]), rank=r, dense=float(dense[i]),
+                lexical=float(lexical[i]), fused=float(base[i]), memory=float(remembered[i] - base[i]),
+                prototype=float(final[i] - remembered[i]))
             for r, i in enumerate(top, start=1)
         ]
 

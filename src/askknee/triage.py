@@ -31,6 +31,7 @@ import numpy as np
 
 from . import safety
 from .errors import IndexFileError
+from .textmodel import arrays_of, logistic, make_vectorizers, vocabularies_from
 
 log = logging.getLogger("askknee")
 
@@ -101,23 +102,6 @@ def segments(text: str) -> list[str]:
 
 # ---- the fitted classifier -----------------------------------------------------------------------
 
-def make_vectorizers(params: Mapping, vocabularies: Sequence | None = None) -> list:
-    """The TF-IDF vectorizers (sklearn) both fitting and serving use: character n-grams, which
-    survive typos, and word n-grams; with `vocabularies` ((terms, idf) each), as fitted."""
-    from sklearn.feature_extraction.text import TfidfVectorizer
-
-    specs = [("char_wb", params.get("char_ngrams", (2, 5))), ("word", params.get("word_ngrams", (1, 2)))]
-    out = []
-    for n, (analyzer, (lo, hi)) in enumerate(specs):
-        vocab = {t: i for i, t in enumerate(vocabularies[n][0])} if vocabularies else None
-        vec = TfidfVectorizer(analyzer=analyzer, ngram_range=(int(lo), int(hi)), lowercase=True, sublinear_tf=True,
-                              min_df=int(params.get("min_df", 2)), vocabulary=vocab, dtype=np.float32)
-        if vocabularies:
-            vec.idf_ = vocabularies[n][1]
-        out.append(vec)
-    return out
-
-
 def features(vectorizers: Sequence, texts: Sequence[str], vectors: np.ndarray, embedding_weight: float):
     """One row per text: its sentence vector (scaled) beside its n-gram TF-IDF."""
     from scipy import sparse
@@ -146,11 +130,7 @@ class TriageModel:
         return self.meta.get("thresholds", {})
 
     def _estimators(self):
-        from sklearn.linear_model import LogisticRegression
-
-        clf = LogisticRegression()
-        clf.coef_, clf.intercept_, clf.classes_ = self.coef, self.intercept, np.arange(len(self.classes))
-        return make_vectorizers(self.params, self.vocabularies), clf
+        return make_vectorizers(self.params, self.vocabularies), logistic(self.coef, self.intercept)
 
     def probabilities(self, texts: Sequence[str], vectors: np.ndarray) -> np.ndarray:
         """Per text, the probability of each class (`classes`)."""
@@ -178,9 +158,8 @@ def save_model(model: TriageModel, index_dir: Path) -> None:
     """Write the classifier beside the index: the arrays, then their description (the commit)."""
     from .files import atomic_write, fsync_dir
 
-    arrays = {"coef": model.coef.astype(np.float32), "intercept": model.intercept.astype(np.float32)}
-    for n, (terms, idf) in enumerate(model.vocabularies):
-        arrays[f"terms_{n}"], arrays[f"idf_{n}"] = np.array(terms, dtype=str), idf.astype(np.float32)
+    arrays = {"coef": model.coef.astype(np.float32), "intercept": model.intercept.astype(np.float32),
+              **arrays_of(model.vocabularies)}
     buf = io.BytesIO()
     np.savez_compressed(buf, **arrays)
     body = buf.getvalue()
@@ -223,8 +202,7 @@ def _read(mpath: Path, fpath: Path) -> TriageModel:
         raise ValueError(f"{MODEL_FILE} does not match {META_FILE}")
     with np.load(io.BytesIO(body), allow_pickle=False) as z:
         coef, intercept = z["coef"], z["intercept"]
-        vocabularies = tuple((tuple(z[f"terms_{n}"].tolist()), z[f"idf_{n}"])
-                             for n in range(sum(k.startswith("terms_") for k in z.files)))
+        vocabularies = vocabularies_from(z)
     classes = tuple(meta["classes"])
     width = coef.shape[1] if coef.ndim == 2 else -1
     if (coef.shape[0] != len(classes) or intercept.shape != (len(classes),) or not meta.get("thresholds")

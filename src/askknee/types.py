@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from .scope import Scope
     from .triage import Triage
 
 
@@ -91,13 +92,19 @@ class Chunk:
 
 @dataclass(frozen=True)
 class Hit:
-    """A ranked passage; `score` is comparable across questions (for thresholds)."""
+    """A ranked passage; `score` is comparable across questions (for thresholds). Its parts: the
+    dense and (saturated) lexical scores, their fusion before the query adapter's lifts, and the
+    lifts from labelled questions (`memory`: the nearest ones; `prototype`: the passage's typical
+    question), so that score = fused + memory + prototype."""
 
     chunk: Chunk
     score: float
     rank: int
     dense: float = 0.0
     lexical: float = 0.0
+    fused: float = 0.0
+    memory: float = 0.0
+    prototype: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -113,7 +120,7 @@ class Answer:
     """The reply a visitor reads. `text` is markdown and always ends with the disclaimer."""
 
     question: str
-    status: str  # answered | out_of_scope | emergency | dosing | greeting | empty | error
+    status: str  # answered | clarify | out_of_scope | emergency | dosing | greeting | empty | error
     text: str
     sources: tuple[Source, ...] = ()
     notices: tuple[str, ...] = ()
@@ -122,3 +129,4 @@ class Answer:
     resolved_question: str = ""
     hits: tuple[Hit, ...] = field(default=(), compare=False, repr=False)
     triage: Triage | None = field(default=None, compare=False)  # what safety triage decided, with its evidence
+    scope: Scope | None = field(default=None, compare=False)  # answer, clarify or decline, with its evidence

@@ -149,15 +149,27 @@ def expand_query(question: str) -> str:
 
 
 @lru_cache(maxsize=1)
-def english_words() -> frozenset[str]:
-    """Known English words: SymSpell's bundled frequency dictionary (empty if not installed)."""
+def english_frequency() -> tuple[dict[str, int], int]:
+    """English word counts from SymSpell's bundled frequency dictionary, and their total (empty if
+    symspellpy is not installed)."""
     try:
         from importlib.resources import files
 
         text = (files("symspellpy") / "frequency_dictionary_en_82_765.txt").read_text(encoding="utf-8")
     except (ImportError, OSError):
-        return frozenset()
-    return frozenset(line.split(" ", 1)[0] for line in text.splitlines() if line)
+        return {}, 0
+    counts = {}
+    for line in text.splitlines():
+        word, _, n = line.partition(" ")
+        if word:
+            counts[word] = int(n) if n.strip().isdigit() else 0
+    return counts, sum(counts.values())
+
+
+@lru_cache(maxsize=1)
+def english_words() -> frozenset[str]:
+    """Known English words: SymSpell's bundled frequency dictionary (empty if not installed)."""
+    return frozenset(english_frequency()[0])
 
 
 class Speller:

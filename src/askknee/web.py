@@ -89,12 +89,18 @@ def visitor_messages(history) -> list[str]:
     return out
 
 
+def bot_messages(history) -> list[str]:
+    """The replies shown so far, from Gradio's messages-format history."""
+    return [_content_text(m.get("content")) for m in history or []
+            if isinstance(m, dict) and m.get("role") == "assistant"]
+
+
 # --- handlers -----------------------------------------------------------------------------------
 
-def safe_reply(answerer: Answerer, message: str, history: list[str]) -> Answer:
+def safe_reply(answerer: Answerer, message: str, history: list[str], shown=frozenset()) -> Answer:
     """`answerer.reply`, turning an unexpected failure into an apology (the disclaimer still ends it)."""
     try:
-        return answerer.reply(message, history)
+        return answerer.reply(message, history, shown)
     except Exception as e:  # noqa: BLE001 - a visitor must get a reply, whatever broke
         # The type only: an exception's text may quote the visitor's message.
         log.error("reply failed: %s", type(e).__name__)
@@ -102,8 +108,10 @@ def safe_reply(answerer: Answerer, message: str, history: list[str]) -> Answer:
 
 
 def chat_answer(answerer: Answerer, message: str, history: list | None) -> Answer:
-    """The answer to a chat message (as the UI escaped it) given Gradio's messages-format history."""
-    return safe_reply(answerer, unescape_visitor_text(message or ""), visitor_messages(history))
+    """The answer to a chat message (as the UI escaped it) given Gradio's messages-format history
+    (the passages earlier replies showed are read back from their links, not shown again)."""
+    shown = answerer.shown_in(bot_messages(history))
+    return safe_reply(answerer, unescape_visitor_text(message or ""), visitor_messages(history), shown)
 
 
 def make_chat(answerer: Answerer):
@@ -187,13 +195,17 @@ def build_demo(answerer: Answerer | None = None, settings: WebSettings | None = 
     def respond(message: str, history: list):
         return reply_message(chat_answer(answerer, message, history))
 
-    def api_chat(message: str, turns: list[str]) -> tuple[str, list[str]]:
-        # Over the API the conversation lives in this per-session State (server memory, TTL-bounded).
+    def api_chat(message: str, state: dict) -> tuple[str, dict]:
+        # Over the API the conversation lives in this per-session State (server memory, TTL-bounded):
+        # the visitor's messages and the passages shown, never the replies' text.
         message = message or ""
-        text = safe_reply(answerer, message, list(turns or [])).text
+        state = state if isinstance(state, dict) else {}
+        turns, shown = list(state.get("turns", [])), set(state.get("shown", []))
+        answer = safe_reply(answerer, message, turns, shown)
         if message.strip():
-            turns = (list(turns or []) + [message.strip()])[-MAX_API_TURNS:]
-        return text, turns
+            turns = (turns + [message.strip()])[-MAX_API_TURNS:]
+            shown |= {s.id for s in answer.sources}
+        return answer.text, {"turns": turns, "shown": sorted(shown)}
 
     def on_like(data):
         feedback.record(bool(data.liked), _content_text(data.value))
@@ -235,7 +247,7 @@ def build_demo(answerer: Answerer | None = None, settings: WebSettings | None = 
         # The program API: `Client(url).predict(message, api_name="/chat")`.
         api_in = gr.Textbox(visible=False, label="message")
         api_out = gr.Textbox(visible=False, label="reply")
-        turns = gr.State([], time_to_live=API_SESSION_TTL)
+        turns = gr.State({"turns": [], "shown": []}, time_to_live=API_SESSION_TTL)
         api_btn = gr.Button(visible=False)
         api_btn.click(api_chat, [api_in, turns], [api_out, turns], api_name="chat",
                       api_description="Ask a question; successive calls from one client are one conversation.")

@@ -22,6 +22,7 @@ import numpy as np
 from .. import safety
 from ..errors import QueryError
 from ..jsonl import parse_jsonl
+from ..textmodel import make_vectorizers, vocabularies_of
 from ..triage import (
     CLASSES,
     DOSING,
@@ -33,7 +34,6 @@ from ..triage import (
     Triager,
     TriageModel,
     features,
-    make_vectorizers,
     segments,
 )
 
@@ -143,8 +143,7 @@ def fit_model(messages: Sequence[Message], encode: Encoder, params: dict = PARAM
     coef = np.zeros((len(CLASSES), x.shape[1]), np.float32)
     intercept = np.full(len(CLASSES), -1e4, np.float32)  # a class absent from training is never predicted
     coef[clf.classes_], intercept[clf.classes_] = clf.coef_, clf.intercept_
-    vocab = [(tuple(sorted(v.vocabulary_, key=v.vocabulary_.get)), v.idf_.astype(np.float32)) for v in vectorizers]
-    return TriageModel(CLASSES, coef, intercept, tuple(vocab), {"params": dict(params)})
+    return TriageModel(CLASSES, coef, intercept, vocabularies_of(vectorizers), {"params": dict(params)})
 
 
 def with_thresholds(model: TriageModel, thresholds: dict[str, float], **meta) -> TriageModel:

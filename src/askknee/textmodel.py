@@ -1,0 +1,54 @@
+"""TF-IDF n-grams and linear classifiers, as triage and the scope judge fit them (scikit-learn),
+kept as plain arrays (no pickles) and rebuilt to serve."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+
+
+def make_vectorizers(params: Mapping, vocabularies: Sequence | None = None) -> list:
+    """Character n-grams, which survive typos, and word n-grams (sklearn TF-IDF); with
+    `vocabularies` ((terms, idf) each), as fitted."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    specs = [("char_wb", params.get("char_ngrams", (2, 5))), ("word", params.get("word_ngrams", (1, 2)))]
+    out = []
+    for n, (analyzer, (lo, hi)) in enumerate(specs):
+        vocab = {t: i for i, t in enumerate(vocabularies[n][0])} if vocabularies else None
+        vec = TfidfVectorizer(analyzer=analyzer, ngram_range=(int(lo), int(hi)), lowercase=True, sublinear_tf=True,
+                              min_df=int(params.get("min_df", 2)), vocabulary=vocab, dtype=np.float32)
+        if vocabularies:
+            vec.idf_ = vocabularies[n][1]
+        out.append(vec)
+    return out
+
+
+def vocabularies_of(vectorizers: Sequence) -> tuple:
+    """(terms in column order, idf) of fitted vectorizers, for `make_vectorizers` to rebuild them."""
+    return tuple((tuple(sorted(v.vocabulary_, key=v.vocabulary_.get)), v.idf_.astype(np.float32)) for v in vectorizers)
+
+
+def logistic(coef: np.ndarray, intercept: np.ndarray):
+    """A fitted LogisticRegression from its coefficients (one row per class, or one for two classes)."""
+    from sklearn.linear_model import LogisticRegression
+
+    clf = LogisticRegression()
+    # Column-major, so the sparse product with coef_.T reads it in place instead of copying it per call.
+    clf.coef_, clf.intercept_ = np.asfortranarray(coef), np.asarray(intercept)
+    clf.classes_ = np.arange(max(2, len(clf.coef_)))
+    return clf
+
+
+def arrays_of(vocabularies: Sequence) -> dict[str, np.ndarray]:
+    out = {}
+    for n, (terms, idf) in enumerate(vocabularies):
+        out[f"terms_{n}"], out[f"idf_{n}"] = np.array(terms, dtype=str), np.asarray(idf, np.float32)
+    return out
+
+
+def vocabularies_from(z) -> tuple:
+    """The vocabularies saved by `arrays_of` in an open npz."""
+    return tuple((tuple(z[f"terms_{n}"].tolist()), z[f"idf_{n}"])
+                 for n in range(sum(k.startswith("terms_") for k in z.files)))

@@ -1,0 +1,180 @@
+"""The scope judge (answer, clarify or decline; what the article does not cover) and the replies
+built on it, with the hashing fake embedder and hand-made models."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pytest
+
+from askknee import messages as M
+from askknee.answering import Answerer
+from askknee.scope import (
+    ANSWER,
+    CLARIFY,
+    DECLINE,
+    FOCUS_FEATURES,
+    Scope,
+    ScopeJudge,
+    ScopeModel,
+    estimator,
+    load_model,
+    masked,
+    numbers,
+    save_model,
+)
+from askknee.suggest import question_for_heading
+from askknee.tuning.scope import Case, choose_thresholds, outcomes
+
+THRESHOLDS = {"clarify": 0.3, "answer": 0.7, "focus": 0.5}
+
+
+def linear(features, weights, intercept=0.0):
+    """A judge part whose probability is the logistic of a weighted sum of raw features."""
+    return {"features": list(features), "mean": [0.0] * len(features), "scale": [1.0] * len(features),
+            "coef": list(weights), "intercept": intercept}
+
+
+def model(top_weight=20.0, rarity_weight=0.0):
+    # P(answerable) = sigmoid(20 * (top - 0.5)); a word is the focus when rare enough.
+    judge = linear(["top"], [top_weight], -top_weight * 0.5)
+    focus = linear(FOCUS_FEATURES, [rarity_weight] + [0.0] * (len(FOCUS_FEATURES) - 1), -rarity_weight * 5.0)
+    vocab = ((("a",), np.ones(1, np.float32)), (("b",), np.ones(1, np.float32)))
+    return ScopeModel(judge, focus, dict(THRESHOLDS), {"fitted_for": {"model": "hashing"}},
+                      wording=(vocab, np.zeros((1, 2), np.float32), np.zeros(1, np.float32)))
+
+
+class FixedScope:
+    """A judge that returns one verdict, with the real terms (for the composer's needs)."""
+
+    def __init__(self, verdict, terms):
+        self.verdict, self.terms, self.nearness = verdict, terms, None
+
+    def judge(self, question, hits, vector=None):
+        return self.verdict
+
+
+@pytest.fixture(scope="module")
+def answerer(fake_retriever, fake_settings):
+    return Answerer(fake_retriever, fake_settings.with_(answer_threshold=0.0))
+
+
+def with_scope(answerer, verdict):
+    return Answerer(answerer.retriever, answerer.settings, scope=FixedScope(verdict, answerer.scope.terms))
+
+
+@pytest.mark.parametrize("top, outcome", [(0.9, ANSWER), (0.5, CLARIFY), (0.1, DECLINE)])
+def test_three_outcomes_from_the_probability(answerer, fake_retriever, top, outcome):
+    judge = ScopeJudge(answerer.scope.terms, model())
+    hits = fake_retriever.search("what causes knee spasms", k=3)
+    hits = [type(h)(**{**h.__dict__, "score": top if i == 0 else h.score}) for i, h in enumerate(hits)]
+    verdict = judge.judge("what causes knee spasms", hits)
+    assert verdict.outcome == outcome
+    assert verdict.features["top"] == pytest.approx(top)
+
+
+def test_without_a_model_the_top_score_decides(answerer, fake_retriever):
+    hits = fake_retriever.search("what causes knee spasms", k=3)
+    assert ScopeJudge(answerer.scope.terms, threshold=0.0).judge("q", hits).outcome == ANSWER
+    assert ScopeJudge(answerer.scope.terms, threshold=1.01).judge("q", hits).outcome == DECLINE
+
+
+def test_masked_wording_reads_the_same_over_any_article(answerer):
+    assert masked("Will my insurance cover an MRI for knee spasms?", answerer.scope.terms) == \
+        "will my insurance cover an known for known known"
+
+
+def test_model_numbers_rebuild_the_fitted_pipeline():
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    rng = np.random.default_rng(0)
+    x = rng.random((60, 3))
+    y = (x[:, 0] > 0.5).astype(int)
+    fitted = make_pipeline(StandardScaler(), LogisticRegression()).fit(x, y)
+    assert np.allclose(estimator(numbers(fitted, ["a", "b", "c"])).predict_proba(x), fitted.predict_proba(x))
+
+
+def test_save_and_load(tmp_path):
+    save_model(model(), tmp_path)
+    loaded = load_model([tmp_path / "absent", tmp_path], lambda f: f.get("model") == "hashing")
+    assert loaded is not None and loaded.thresholds == THRESHOLDS
+    assert loaded.answerable({"top": 0.9}) > 0.9 > 0.1 > loaded.answerable({"top": 0.1})
+
+
+def test_a_judge_for_another_model_or_damaged_is_refused(tmp_path, caplog):
+    save_model(model(), tmp_path)
+    with caplog.at_level(logging.WARNING, logger="askknee"):
+        assert load_model([tmp_path], lambda f: False) is None
+        (tmp_path / "scope.npz").write_bytes(b"garbage")
+        assert load_model([tmp_path], lambda f: True) is None
+    assert "askknee fit-scope" in caplog.text and "does not match" in caplog.text
+
+
+def test_a_missing_word_is_named_first_and_never_passed_off_as_an_answer(answerer):
+    verdict = Scope(ANSWER, 0.9, ("insurance",))
+    a = with_scope(answerer, verdict).reply("will my insurance cover knee spasm treatment")
+    assert a.status == CLARIFY
+    assert a.text.startswith(M.MISSING.format(topic="insurance"))
+    assert M.CLOSEST in a.text and len(a.sources) <= 2
+
+
+def test_clarify_shows_the_closest_passages_and_questions_the_article_answers(answerer):
+    asked = "how do I relieve a knee spasm"
+    a = with_scope(answerer, Scope(CLARIFY, 0.5)).reply(asked)
+    assert a.status == CLARIFY and a.text.startswith(M.CLOSEST)
+    assert 1 <= len(a.sources) <= 2 and 2 <= len(a.suggestions) <= 3
+    assert asked not in a.suggestions and all(q.endswith("?") for q in a.suggestions)
+
+
+def test_decline_names_what_is_missing_then_the_topics(answerer):
+    a = with_scope(answerer, Scope(DECLINE, 0.1, ("statins",))).reply("do statins cause knee spasms")
+    assert a.status == "out_of_scope" and not a.sources
+    assert a.text.startswith(M.MISSING.format(topic="statins")) and M.NOT_FOUND in a.text
+
+
+def test_a_red_flag_with_nothing_close_is_answered_with_the_guidance(answerer):
+    from askknee.triage import RED_FLAG, Triage
+
+    class Red:
+        def assess(self, text, vector=None):
+            return Triage(RED_FLAG, "frequency", red_flag=True)
+
+    a = Answerer(answerer.retriever, answerer.settings, Red(), FixedScope(Scope(DECLINE, 0.0), answerer.scope.terms))
+    reply = a.reply("they wake me every night")
+    assert reply.status == "answered" and reply.text.startswith(M.RED_FLAG_LEAD) and M.NOT_FOUND not in reply.text
+
+
+@pytest.mark.parametrize("heading, question", [
+    ("When to See a Doctor", "When should I see a doctor?"),
+    ("What Causes Knee Muscle Spasms?", "What causes knee muscle spasms?"),
+    ("Home Remedies", "What home remedies are there?"),
+    ("Initial Self-Assessment", "What does the article say about initial self-assessment?"),
+])
+def test_suggested_questions_read_as_questions(heading, question):
+    assert question_for_heading(heading) == question
+
+
+def test_follow_ups_are_never_a_question_already_asked(answerer):
+    first = answerer.reply("what causes knee spasms")
+    asked = list(first.suggestions[:1])
+    second = answerer.reply(asked[0], ["what causes knee spasms"])
+    assert asked[0] not in second.suggestions
+
+
+def _case(i, answerable, right=True, group="g"):
+    return Case(str(i), "q", answerable, frozenset({"p"} if answerable else ()), "", f"{group}{i % 3}", {},
+                ("p",) if right else ("x",), (), ())
+
+
+def test_thresholds_follow_their_targets():
+    cases = [_case(i, True) for i in range(40)] + [_case(40 + i, False) for i in range(20)]
+    judged = np.array([0.5 + i / 100 for i in range(40)] + [i / 100 for i in range(20)])
+    t = choose_thresholds(cases, judged, np.zeros(0), np.zeros(0, dtype=int),
+                          {"declined_answerable": 0.05, "confident_right": 0.95, "named_answerable": 0.1})
+    assert t["clarify"] == pytest.approx(0.52)  # two answerable questions (5 %) may be declined
+    assert t["answer"] == pytest.approx(0.52)  # right from 0.5 up, and never below the clarify threshold
+    decided = outcomes(cases, judged, np.zeros(0), np.zeros(0, dtype=int), t)
+    assert sum(o == DECLINE for o, _ in decided[:40]) == 2
