@@ -50,6 +50,9 @@ def browser():
         b.close()
 
 
+HOST_SITE: list[Path] = []  # the host site's folder, for pages written later
+
+
 class QuietHandler(http.server.SimpleHTTPRequestHandler):
     def log_message(self, *args):
         pass
@@ -59,19 +62,36 @@ class QuietHandler(http.server.SimpleHTTPRequestHandler):
 def host_page_url(app_url, tmp_path_factory):
     """The example host page, pointed at the app, served by another server on another port (another origin)."""
     site = tmp_path_factory.mktemp("host-site")
+    HOST_SITE.append(site)
     page = (web.STATIC / "embed-example.html").read_text(encoding="utf-8")
     assert 'src="http://127.0.0.1:7860/"' in page
     (site / "embed-example.html").write_text(page.replace("http://127.0.0.1:7860/", app_url), encoding="utf-8")
-    (site / "web-component.html").write_text(
-        '<!doctype html><html><head><link rel="icon" href="data:,"><title>host</title>'
-        f'<script type="module" src="{app_url}gradio.js"></script></head>'
-        f'<body><h1>Host page</h1><gradio-app src="{app_url}"></gradio-app></body></html>', encoding="utf-8")
+    (site / "web-component.html").write_text(web_component_page(app_url), encoding="utf-8")
     handler = functools.partial(QuietHandler, directory=str(site))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", free_port()), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     yield f"http://127.0.0.1:{server.server_port}/embed-example.html"
     server.shutdown()
     server.server_close()
+
+
+def web_component_page(app_url: str) -> str:
+    return ('<!doctype html><html lang="en"><head><link rel="icon" href="data:,"><title>host</title>'
+            f'<script type="module" src="{app_url}gradio.js"></script></head>'
+            f'<body><h1>Host page</h1><gradio-app src="{app_url}"></gradio-app></body></html>')
+
+
+@pytest.fixture(scope="module")
+def listed_app(host_page_url):
+    """A second server that lists the host page's origin in ASKKNEE_ALLOWED_ORIGINS."""
+    from webserver import start_app
+
+    origin = host_page_url.rsplit("/", 1)[0]
+    server = start_app({"ASKKNEE_ALLOWED_ORIGINS": origin})
+    (HOST_SITE[-1] / "listed-web-component.html").write_text(web_component_page(server.url), encoding="utf-8")
+    page = Path(urlparse(host_page_url).path).name
+    yield server.url, host_page_url.replace(page, "listed-web-component.html")
+    server.stop()
 
 
 class Watch:
@@ -129,9 +149,10 @@ def test_page_answers_with_a_source_link_and_the_disclaimer(browser, app_url):
     asked = option.inner_text().strip()
     option.click()
     expect(page.locator(".message.user, [data-testid='user']").last).to_contain_text(asked)
-    page.wait_for_function(f"document.querySelectorAll(\"#askknee-chat a[href*='docus.ai']\").length > {before}",
-                           timeout=ANSWER_TIMEOUT)
-    expect(page.locator(".message.bot, [data-testid='bot']").last).to_contain_text(messages.DISCLAIMER)
+    # A function, not an expression: the page's CSP forbids the eval Playwright uses for expressions.
+    page.wait_for_function("(n) => document.querySelectorAll(\"#askknee-chat a[href*='docus.ai']\").length > n",
+                           arg=before, timeout=ANSWER_TIMEOUT)
+    expect(page.locator(".message.bot, [data-testid='bot']").last).to_contain_text(messages.DISCLAIMER_SHORT)
     shot(page, "desktop.png")
     assert not watch.errors, watch.errors
     assert not watch.off_host(), watch.off_host()
@@ -165,12 +186,22 @@ def test_chat_works_inside_an_iframe_on_another_origin(browser, app_url, host_pa
     context.close()
 
 
-def test_chat_works_as_a_web_component_on_another_origin(browser, app_url, host_page_url):
+def test_chat_works_as_a_web_component_on_a_listed_origin(browser, listed_app):
+    _, page_url = listed_app
     context, page, watch = new_page(browser, viewport={"width": 1024, "height": 900})
-    page.goto(host_page_url.replace("embed-example.html", "web-component.html"))
+    page.goto(page_url)
     check_answer(ask(page.locator("gradio-app"), QUESTION))
     assert not watch.errors, watch.errors
     assert not watch.off_host(), watch.off_host()
+    context.close()
+
+
+def test_the_web_component_does_not_load_on_an_origin_not_listed(browser, app_url, host_page_url):
+    context, page, watch = new_page(browser, viewport={"width": 1024, "height": 900})
+    page.goto(host_page_url.replace("embed-example.html", "web-component.html"))
+    page.wait_for_timeout(5000)
+    assert page.locator("gradio-app textarea").count() == 0
+    assert any("CORS" in e or "Failed" in e for e in watch.errors), watch.errors
     context.close()
 
 
@@ -178,10 +209,101 @@ def test_phone_width_375(browser, app_url):
     context, page, watch = new_page(browser, viewport={"width": 375, "height": 812}, is_mobile=True,
                                     has_touch=True, device_scale_factor=2)
     page.goto(app_url)
+    header = page.locator("#askknee-header")
+    assert header.bounding_box()["x"] <= 8.5, "the page's own 8 px margins on a phone"
+    assert page.evaluate("getComputedStyle(document.querySelector('#askknee-input textarea')).fontSize") == "16px"
+    before = header.bounding_box()["height"]
     check_answer(ask(page, QUESTION))
     assert page.evaluate("document.documentElement.scrollWidth") <= 375, "no sideways scrolling on a phone"
+    assert header.bounding_box()["height"] < before, "the header folds once the visitor has asked"
     shot(page, "phone-375.png")
     assert not watch.errors, watch.errors
+    context.close()
+
+
+LONG_REPLY = "my knee spasms wake me every night and they hurt more and more, what should I do?"
+
+
+@pytest.mark.parametrize("size", [(375, 740), (1280, 800)])
+def test_the_first_line_of_a_long_reply_is_what_the_visitor_sees(browser, app_url, size):
+    width, height = size
+    phone = width < 640
+    context, page, watch = new_page(browser, viewport={"width": width, "height": height}, is_mobile=phone,
+                                    has_touch=phone)
+    page.goto(app_url)
+    reply = ask(page, LONG_REPLY)
+    expect(reply).to_contain_text(messages.RED_FLAG_LEAD.replace("*", "")[:20])
+    page.wait_for_timeout(500)
+    chat = page.locator("#askknee-chat").bounding_box()
+    first = reply.bounding_box()
+    top = max(chat["y"], 0)
+    bottom = min(chat["y"] + chat["height"], height)
+    assert top - 1 <= first["y"] <= bottom - 24, (first, chat)  # its first line inside the visible chat
+    assert reply.bounding_box()["height"] > bottom - top or first["y"] > top - 1
+    shot(page, f"long-reply-{width}x{height}.png")
+    assert not [e for e in watch.errors if "Content Security Policy" in e], watch.errors
+    context.close()
+
+
+def test_every_control_works_on_a_phone(browser, app_url):
+    context, page, watch = new_page(browser, viewport={"width": 375, "height": 740}, is_mobile=True,
+                                    has_touch=True, device_scale_factor=2)
+    context.grant_permissions(["clipboard-read", "clipboard-write"])
+    page.goto(app_url)
+    bots = page.locator("[data-testid='bot']")
+    # An example question, by a tap.
+    page.locator("#askknee-chat button.example, .examples button, button.example").first.tap()
+    bots.last.locator("a[href*='docus.ai']").first.wait_for(timeout=ANSWER_TIMEOUT)
+    # A question typed and sent with the send button, by a tap; the box is ready for the next one.
+    box = page.get_by_role("textbox", name="Your question about the article")
+    box.fill(QUESTION)
+    page.get_by_role("button", name="Send").tap()
+    expect(bots).to_have_count(2, timeout=ANSWER_TIMEOUT)
+    bots.last.locator("a[href*='docus.ai']").first.wait_for(timeout=ANSWER_TIMEOUT)
+    expect(box).to_be_focused()
+    # A follow-up, by a tap.
+    page.locator("#askknee-chat button.option").first.tap()
+    expect(bots).to_have_count(3, timeout=ANSWER_TIMEOUT)
+    bots.last.locator("a[href*='docus.ai']").first.wait_for(timeout=ANSWER_TIMEOUT)
+    for name in ("Like", "Dislike", "Copy message"):
+        button = page.get_by_role("button", name=name).last
+        size = button.bounding_box()
+        assert size["width"] >= 24 and size["height"] >= 24, (name, size)
+        button.tap()
+    page.get_by_role("button", name="Retry").last.tap()
+    expect(bots).to_have_count(3, timeout=ANSWER_TIMEOUT)
+    bots.last.locator("a[href*='docus.ai']").first.wait_for(timeout=ANSWER_TIMEOUT)
+    page.get_by_role("button", name="Undo").last.tap()
+    expect(bots).to_have_count(2, timeout=ANSWER_TIMEOUT)
+    page.get_by_role("button", name="Clear").first.tap()
+    expect(bots).to_have_count(0, timeout=ANSWER_TIMEOUT)
+    shot(page, "phone-controls.png")
+    assert not [e for e in watch.errors if "Content Security Policy" in e], watch.errors
+    context.close()
+
+
+def test_a_long_paste_is_counted_and_its_cut_announced(browser, app_url):
+    context, page, watch = new_page(browser, viewport={"width": 375, "height": 740}, is_mobile=True)
+    page.goto(app_url)
+    box = page.locator("#askknee-input textarea")
+    box.fill("why do knees spasm " * 80)  # 1,520 characters
+    expect(page.locator("#askknee-count")).to_contain_text(messages.TYPED_LIMIT)
+    box.press("Enter")
+    reply = page.locator(".message.bot, [data-testid='bot']").last
+    expect(reply).to_contain_text(messages.TOO_LONG, timeout=ANSWER_TIMEOUT)
+    context.close()
+
+
+@pytest.mark.parametrize("size", [(375, 740), (1280, 800)])
+def test_no_serious_accessibility_violations(browser, app_url, size):
+    from axe_playwright_python.sync_playwright import Axe
+
+    context, page, watch = new_page(browser, viewport={"width": size[0], "height": size[1]})
+    page.goto(app_url)
+    check_answer(ask(page, QUESTION))
+    results = Axe().run(page)
+    serious = [v for v in results.response["violations"] if v.get("impact") in ("serious", "critical")]
+    assert not serious, [(v["id"], v["help"], [n["target"] for n in v["nodes"]][:3]) for v in serious]
     context.close()
 
 

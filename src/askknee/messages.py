@@ -13,6 +13,10 @@ DISCLAIMER = (
     "or treatment. Always consult a professional before taking any actions."
 )
 
+# Its first sentence, as the one short, muted line that ends each reply in the web chat (the page's
+# footer carries it whole; the API and the command line give it whole).
+DISCLAIMER_SHORT = "This tool is not intended to be a substitute for professional medical advice, diagnosis, or treatment."
+
 EMERGENCY = (
     "**This may be a medical emergency. Call your local emergency number (for example 911, 112 or 999) "
     "or go to the nearest emergency department now.** Do not wait for an online answer."
@@ -59,6 +63,8 @@ EXAMPLES_LEAD = "You could ask, for example:"
 EMPTY = "Please type a question about the article."
 # No figure here: this notice may precede a dosing reply, which must carry no numbers.
 TOO_LONG = "Your message was very long, so I only read its beginning."
+# Shown under the text box as a visitor types past what the reply reads.
+TYPED_LIMIT = "Only the first 1,000 characters are read."
 ERROR = "Sorry, something went wrong on my side and I couldn't answer. Please try again."
 
 SUGGESTIONS_LEAD = "You might also ask:"
@@ -68,5 +74,6 @@ SOURCE = "Source:"
 FIXED = (
     DISCLAIMER, EMERGENCY, SELF_HARM, DOSING, RED_FLAG_LEAD, RED_FLAG_FALLBACK, NOT_FOUND, MISSING, CLOSEST,
     DID_YOU_MEAN, TOPICS_LEAD, RELATED_LEAD, INJECTION,
-    GREETING, THANKS, HELP, EXAMPLES_LEAD, EMPTY, TOO_LONG, ERROR, SUGGESTIONS_LEAD, SOURCE,
+    GREETING, THANKS, HELP, EXAMPLES_LEAD, EMPTY, TOO_LONG, ERROR, SUGGESTIONS_LEAD, SOURCE, DISCLAIMER_SHORT,
+    TYPED_LIMIT,
 )

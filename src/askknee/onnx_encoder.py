@@ -160,12 +160,22 @@ def tokenize(tok, texts: list[str]) -> dict[str, np.ndarray]:
     }
 
 
+def onnxruntime():
+    """ONNX Runtime, imported with its telemetry off: by default it keeps a database with a device id
+    under ~/.cache/Microsoft, which an offline, privacy-first server must not write. The variable
+    must be set before the library loads (disable_telemetry_events() alone still writes the files)."""
+    os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
+    import onnxruntime as ort
+
+    ort.disable_telemetry_events()
+    return ort
+
+
 class OrtEncoder:
     """ONNX Runtime session + `tokenizers` tokenizer: texts -> L2-normalised float32 rows."""
 
     def __init__(self, model: str | Path | bytes, spec: ModelSpec, *, threads: int | None = None):
-        import onnxruntime as ort
-
+        ort = onnxruntime()
         ort.set_default_logger_severity(3)  # errors only
         opts = ort.SessionOptions()
         # Two threads that sleep rather than spin when idle. Measured on one question (2 cores):
@@ -296,7 +306,8 @@ def export_model(model_dir: str | Path) -> bytes:
         try:
             run = subprocess.run([sys.executable, "-m", "askknee.onnx_encoder", str(model_dir), str(out)],
                                  check=False, capture_output=True, text=True, timeout=EXPORT_TIMEOUT_S,
-                                 env={**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"})
+                                 env={**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
+                                      "ORT_DISABLE_TELEMETRY": "1"})
         except (OSError, subprocess.TimeoutExpired) as e:
             raise Unsupported(f"the export process failed ({type(e).__name__})") from None
         if run.returncode != 0 or not out.is_file():
@@ -311,7 +322,7 @@ def load_encoder(name: str, model_dir: str | Path) -> OrtEncoder:
     Raises `Unsupported` when ONNX cannot serve the model.
     """
     try:
-        import onnxruntime  # noqa: F401
+        onnxruntime()
         import tokenizers  # noqa: F401
     except ImportError as e:
         raise Unsupported(f"{e.name} is not installed") from None

@@ -23,13 +23,15 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 from .answering import Answerer, error_answer  # noqa: E402
 from .types import Answer  # noqa: E402
 
-from .messages import DISCLAIMER  # noqa: E402
+from .messages import DISCLAIMER, DISCLAIMER_SHORT, TYPED_LIMIT  # noqa: E402
+from .public import PublicGuard  # noqa: E402
 
 log = logging.getLogger(__name__)
 
 STATIC = Path(__file__).parent / "static"
 TITLE = "Ask about knee muscle spasms"
 MAX_API_TURNS = 10  # visitor messages kept per API session: enough for follow-ups, bounded memory
+MAX_TYPED = 4000  # characters the page sends at most; the reply reads the first 1,000 and says so
 API_SESSION_TTL = 3600  # seconds an idle API conversation is kept in memory
 # Every ASCII punctuation character can be backslash-escaped in CommonMark.
 _MD_PUNCT = r"""!"#$%&'()*+,\-./:;<=>?@\[\\\]^_`{|}~"""
@@ -49,6 +51,11 @@ class WebSettings:
     root_path: str = field(default_factory=lambda: _env("ROOT_PATH", os.environ.get("GRADIO_ROOT_PATH", "")))
     # CSP frame-ancestors source list, e.g. "'self' https://docus.ai"; empty = any site may frame the chat.
     frame_ancestors: str = field(default_factory=lambda: _env("FRAME_ANCESTORS", ""))
+    # Sites whose pages may call the server (the <gradio-app> web component), space-separated origins;
+    # empty = only the chat's own pages.
+    allowed_origins: tuple[str, ...] = field(default_factory=lambda: tuple(_env("ALLOWED_ORIGINS", "").split()))
+    # Route listings and monitoring, for operators only.
+    expose_internals: bool = field(default_factory=lambda: _env("EXPOSE_INTERNALS", "") in ("1", "true", "yes"))
     # Answers are CPU-bound and take milliseconds: a few workers drain a long queue quickly.
     concurrency: int = field(default_factory=lambda: int(_env("CONCURRENCY", "4")))
     max_queue: int = field(default_factory=lambda: int(_env("MAX_QUEUE", "200")))
@@ -124,8 +131,12 @@ def make_chat(answerer: Answerer):
 
 
 def reply_message(answer: Answer) -> dict:
-    """The chatbot message for an answer: markdown text plus its follow-ups as clickable options."""
-    msg: dict = {"role": "assistant", "content": answer.text}
+    """The chatbot message for an answer: markdown text plus its follow-ups as clickable options. The
+    disclaimer ends it as one short, muted line (its first sentence); the page's footer has it whole."""
+    text = answer.text
+    if answer.disclaimer and text.endswith(answer.disclaimer):
+        text = text[: -len(answer.disclaimer)] + DISCLAIMER_SHORT
+    msg: dict = {"role": "assistant", "content": text}
     if answer.suggestions:
         msg["options"] = [{"value": s, "label": s} for s in answer.suggestions]
     return msg
@@ -170,7 +181,12 @@ def faq_examples(answerer: Answerer, n: int = 4) -> list[str]:
     return seen[:n]
 
 
-CSS = (STATIC / "askknee.css").read_text(encoding="utf-8") if (STATIC / "askknee.css").exists() else ""
+# The page's own style and behaviour (scrolling to each new reply, the character count, focus, the
+# header on phones), inline in its <head>: the page loads nothing from other hosts, and Gradio's
+# `css=` would scope the rules inside its container, out of reach of the page's margins and body.
+HEAD = ("<style>" + (STATIC / "askknee.css").read_text(encoding="utf-8") + "</style><script>"
+        + (STATIC / "askknee.js").read_text(encoding="utf-8").replace("__LIMIT__", "1000")
+        .replace("__NOTICE__", json.dumps(TYPED_LIMIT)) + "</script>")
 
 
 def _theme():
@@ -230,7 +246,7 @@ def build_demo(answerer: Answerer | None = None, settings: WebSettings | None = 
             elem_id="askknee-header",
         )
         chatbot = gr.Chatbot(
-            label="Conversation", show_label=False, scale=1, height="60vh", min_height=280,
+            label="Conversation", show_label=False, scale=1, height="60vh", min_height=280, autoscroll=False,
             sanitize_html=True, render_markdown=True, latex_delimiters=[], allow_tags=False,
             feedback_options=("Like", "Dislike"), buttons=["copy"], elem_id="askknee-chat",
             placeholder="Ask a question about knee muscle spasms, or pick an example below.",
@@ -238,7 +254,9 @@ def build_demo(answerer: Answerer | None = None, settings: WebSettings | None = 
         chatbot.like(on_like, None, None, api_visibility="private", queue=False)
         chat_ui = _ChatInterface(
             respond, chatbot=chatbot,
-            textbox=gr.Textbox(placeholder="Type your question…", show_label=False, max_length=1000,
+            # The reply reads the first 1,000 characters (and says so); the page counts them as they are typed.
+            textbox=gr.Textbox(placeholder="Type your question…", label="Your question about the article",
+                               show_label=False, max_length=MAX_TYPED, elem_id="askknee-input",
                                submit_btn=True, stop_btn=False, autofocus=False),
             examples=faq_examples(answerer) or None, run_examples_on_click=True, cache_examples=False,
             api_name="chat_ui", api_visibility="private", fill_height=True, flagging_mode="never",
@@ -259,26 +277,6 @@ def build_demo(answerer: Answerer | None = None, settings: WebSettings | None = 
 
 # --- serving ---------------------------------------------------------------------------------------
 
-class FrameAncestorsMiddleware:
-    """ASGI middleware: `Content-Security-Policy: frame-ancestors …` on every response (when configured)."""
-
-    def __init__(self, app, ancestors: str):
-        self.app = app
-        self.header = (b"content-security-policy", f"frame-ancestors {ancestors}".encode())
-
-    async def __call__(self, scope, receive, send):
-        if scope["type"] != "http":
-            return await self.app(scope, receive, send)
-
-        async def send_with_csp(message):
-            if message["type"] == "http.response.start":
-                headers = [h for h in message.get("headers", []) if h[0].lower() != b"x-frame-options"]
-                message = {**message, "headers": headers + [self.header]}
-            await send(message)
-
-        await self.app(scope, receive, send_with_csp)
-
-
 def build_app(demo=None, settings: WebSettings | None = None):
     """FastAPI app: the chat at `/`, the example host page, and `/gradio.js` for `<gradio-app>` embedding."""
     import gradio as gr
@@ -297,15 +295,17 @@ def build_app(demo=None, settings: WebSettings | None = None):
     def web_component():
         # Gradio's `<gradio-app>` loader, served here so host pages need no CDN; it imports ./assets/…
         return FileResponse(Path(gr.__file__).parent / "templates" / "frontend" / "gradio.js",
-                            media_type="text/javascript", headers={"Access-Control-Allow-Origin": "*"})
+                            media_type="text/javascript")
 
-    if settings.frame_ancestors.strip():
-        app.add_middleware(FrameAncestorsMiddleware, ancestors=settings.frame_ancestors.strip())
-    return gr.mount_gradio_app(
+    app = gr.mount_gradio_app(
         app, demo, path="/", server_name=settings.host, server_port=settings.port,
-        root_path=settings.root_path or None, footer_links=["api"], run_history=False,
-        theme=_theme(), css=CSS, mcp_server=False, ssr_mode=False, pwa=False,
+        root_path=settings.root_path or None, footer_links=[], run_history=False,
+        theme=_theme(), head=HEAD, mcp_server=False, ssr_mode=False, pwa=False,
     )
+    queue = getattr(demo, "_queue", None)
+    sessions = (lambda: queue.pending_messages_per_session) if queue is not None else None
+    return PublicGuard(app, frame_ancestors=settings.frame_ancestors, allowed_origins=settings.allowed_origins,
+                       expose_internals=settings.expose_internals, queue_sessions=sessions)
 
 
 def launch(host: str | None = None, port: int | None = None) -> None:
@@ -314,11 +314,17 @@ def launch(host: str | None = None, port: int | None = None) -> None:
 
     from dataclasses import replace
 
+    from .onnx_encoder import cache_dir
+
     settings = WebSettings()
     settings = replace(settings, host=host or settings.host, port=port or settings.port)
+    # Libraries Gradio loads while serving keep font lists and such in the visitor-free project cache,
+    # not in the home folder.
+    os.environ.setdefault("MPLCONFIGDIR", str(cache_dir() / "matplotlib"))
     started = time.perf_counter()
     answerer = Answerer.from_settings()
-    answerer.reply("What is a knee muscle spasm?")  # loads the model now, not on the first visitor
+    answerer.warm_up()  # loads the model, the suggestions and the scope judge's words now, not on a visitor's question
+    answerer.reply("What is a knee muscle spasm?")  # and the rest of a reply's path
     app = build_app(build_demo(answerer, settings), settings)
     print(f"askknee: ready in {time.perf_counter() - started:.1f}s on http://{settings.host}:{settings.port}"
           f"{settings.root_path}/", flush=True)
