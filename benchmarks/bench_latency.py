@@ -27,7 +27,7 @@ def main(argv=None) -> int:
     warm_s = time.perf_counter() - t
     r = answerer.retriever
     qs = questions()
-    out = {"part": "latency", "model": r.settings.model, "backend": getattr(r.embedder, "backend", "?"),
+    out = {"part": "latency", "model": r.embedder.name, "backend": getattr(r.embedder, "backend", "?"),
            "passages": len(r.chunks),
            "load_and_first_answer_s": round(warm_s, 2)}
     out["embed_question"] = summary_ms(timed(lambda q: r.embedder.encode([q]), qs, repeat=a.rounds))

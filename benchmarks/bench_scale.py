@@ -26,12 +26,7 @@ def _hnsw(vectors: np.ndarray):
     """The same HNSW graph `index.make_faiss_index` builds above the threshold."""
     from askknee import index as ix
 
-    saved = ix.ANN_THRESHOLD
-    ix.ANN_THRESHOLD = -1
-    try:
-        return ix.make_faiss_index(vectors)
-    finally:
-        ix.ANN_THRESHOLD = saved
+    return ix.make_faiss_index(vectors, ann_threshold=-1)
 
 
 def _flat(vectors: np.ndarray):

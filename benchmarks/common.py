@@ -15,6 +15,10 @@ from pathlib import Path
 
 import numpy as np
 
+from askknee.settings import prepare_process
+
+prepare_process()  # as app.py and the CLI do, before faiss and ONNX Runtime load
+
 ROOT = Path(__file__).resolve().parents[1]
 CORPUS = ROOT / "corpus"
 QUESTIONS = Path(__file__).with_name("questions.txt")

@@ -92,7 +92,7 @@ def main(argv=None) -> int:
     p.add_argument("--json", action="store_true")
     a = p.parse_args(argv)
 
-    from askknee import evaluation as ev
+    from askknee.tuning import evaluation as ev
     from askknee.embedding import resolve_model_path
     from askknee.retrieval import Retriever
     from askknee.settings import Settings

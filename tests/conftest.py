@@ -59,3 +59,16 @@ def real_answerer(tmp_path_factory):
     if default.index_dir.is_dir():
         shutil.copytree(default.index_dir, index_dir, dirs_exist_ok=True)
     return Answerer.from_settings(default.with_(index_dir=index_dir))
+
+
+# What makes a test slow: the real model, a server or a browser, Gradio's app, or a fitted adapter.
+# `pytest -m "not slow"` is the fast tier; the README's command runs everything.
+SLOW_FIXTURES = {"real_retriever", "real_answerer", "recorder_server", "hashing_server", "app_url", "listed_app",
+                 "browser", "fitted", "exported", "onnx_cache", "headache", "client_factory", "client", "make"}
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if (item.get_closest_marker("integration") or item.get_closest_marker("browser")
+                or SLOW_FIXTURES & set(getattr(item, "fixturenames", ()))):
+            item.add_marker(pytest.mark.slow)

@@ -10,10 +10,14 @@ import numpy as np
 import pytest
 
 from askknee import adapter
-from askknee import evaluation as ev
+from askknee.params import Params
+from askknee.tuning import adapter as fitting
+from askknee.tuning import evaluation as ev
 from askknee.cli import main
 from askknee.errors import IndexFileError, QueryError
 from askknee.retrieval import Retriever
+
+PARAMS = Params()
 
 
 @pytest.fixture(scope="module")
@@ -23,8 +27,8 @@ def dev():
 
 @pytest.fixture(scope="module")
 def fitted(fake_retriever, dev):
-    return adapter.fit(fake_retriever, [q.text for q in dev.queries],
-                       [adapter.relevant(dev.qrels, q.id) for q in dev.queries], source="dev", steps=150)
+    return fitting.fit(fake_retriever, [q.text for q in dev.queries],
+                       [fitting.relevant(dev.qrels, q.id) for q in dev.queries], source="dev", steps=150)
 
 
 def _mrr(retriever, labelled) -> float:
@@ -37,7 +41,7 @@ def test_fitting_raises_the_fitted_questions_ranks(fake_retriever, fitted, dev):
     after = _mrr(fake_retriever.variant(adapter=fitted.without_memory()), dev)  # the map alone
     assert after > before + 0.05, (before, after)
     assert fitted.meta["fitted_on"] == "dev" and fitted.meta["questions"] == len(dev.queries)
-    assert fitted.a.shape == (fake_retriever.index.dimension, adapter.RANK)
+    assert fitted.a.shape == (fake_retriever.index.dimension, fitting.RANK)
 
 
 def test_adapted_vectors_are_unit_length_and_move(fake_retriever, fitted):
@@ -48,8 +52,8 @@ def test_adapted_vectors_are_unit_length_and_move(fake_retriever, fitted):
 
 
 def test_save_and_load_round_trip(fake_retriever, fitted, tmp_path):
-    adapter.save(fitted, tmp_path)
-    loaded = adapter.load(tmp_path, fake_retriever.index.manifest)
+    fitting.save(fitted, tmp_path)
+    loaded = adapter.load(tmp_path, fake_retriever.index.manifest, PARAMS)
     assert loaded is not None and loaded.meta["fitted_on"] == "dev"
     v = fake_retriever.question_vectors(["charley horse behind the knee"])
     assert np.allclose(loaded.apply(v), fitted.apply(v))
@@ -57,28 +61,28 @@ def test_save_and_load_round_trip(fake_retriever, fitted, tmp_path):
 
 
 def test_the_memory_holds_every_judgement_of_the_labelled_questions(fitted, dev):
-    judged = sum(len(adapter.relevant(dev.qrels, q.id)) for q in dev.queries)
+    judged = sum(len(fitting.relevant(dev.qrels, q.id)) for q in dev.queries)
     assert fitted.memory.shape == (len(dev.queries), fitted.a.shape[0]) and len(fitted.pairs) == judged
     assert np.allclose(np.linalg.norm(fitted.memory, axis=1), 1.0, atol=1e-5)
 
 
 def test_a_remembered_question_lifts_each_passage_judged_for_it(fake_retriever, fitted, dev):
-    q = next(q for q in dev.queries if len(adapter.relevant(dev.qrels, q.id)) >= 2)
+    q = next(q for q in dev.queries if len(fitting.relevant(dev.qrels, q.id)) >= 2)
     ids = [c.id for c in fake_retriever.chunks]
-    relevant = [ids.index(d) for d in adapter.relevant(dev.qrels, q.id)]
+    relevant = [ids.index(d) for d in fitting.relevant(dev.qrels, q.id)]
     qvec = fake_retriever.variant(adapter=fitted).question_vectors([q.text])[0]
     scores = np.linspace(0.0, 0.9, len(ids)).astype(np.float32)
-    lifted = fitted.without_prototypes().boost(scores, qvec)
+    lifted = fitted.without_prototypes().lifts(scores, qvec, PARAMS)[-1]
     # The question is in the memory (cosine 1 with itself): its passages gain the full share of the gap to 1.
-    expected = scores[relevant] + (1 - scores[relevant]) * adapter.MEMORY_WEIGHT
+    expected = scores[relevant] + (1 - scores[relevant]) * PARAMS.memory_weight
     assert np.allclose(lifted[relevant], expected, atol=1e-4)
     assert np.all(lifted >= scores) and np.all(lifted <= 1.0)
-    assert fitted.without_memory().boost(scores, qvec) is scores
+    assert fitted.without_memory().lifts(scores, qvec, PARAMS)[-1] is scores
 
 
 def test_a_passage_prototype_is_the_mean_of_its_labelled_questions(fake_retriever, fitted, dev):
     # Computed here from the labels, question by question, not from the adapter's pairs.
-    judged = [adapter.relevant(dev.qrels, q.id) for q in dev.queries]
+    judged = [fitting.relevant(dev.qrels, q.id) for q in dev.queries]
     ids = [c.id for c in fake_retriever.chunks]
     passages, prototypes = fitted.prototypes
     assert sorted(passages.tolist()) == sorted({ids.index(d) for docs in judged for d in docs})
@@ -92,28 +96,28 @@ def test_a_question_at_a_prototype_lifts_its_passage_after_the_nearest_question(
     passages, prototypes = fitted.prototypes
     qvec = prototypes[0]
     scores = np.linspace(0.0, 0.9, len(fake_retriever.chunks)).astype(np.float32)
-    nearest = fitted.without_prototypes().boost(scores, qvec)
-    both = fitted.boost(scores, qvec)
+    nearest = fitted.without_prototypes().lifts(scores, qvec, PARAMS)[-1]
+    both = fitted.lifts(scores, qvec, PARAMS)[-1]
     p = passages[0]  # cosine 1 with its own prototype: the full share of what is left
-    assert np.isclose(both[p], nearest[p] + (1 - nearest[p]) * adapter.PROTOTYPE_WEIGHT, atol=1e-4)
+    assert np.isclose(both[p], nearest[p] + (1 - nearest[p]) * PARAMS.prototype_weight, atol=1e-4)
     assert np.all(both >= nearest) and np.all(both <= 1.0)
 
 
 def test_a_question_unlike_every_labelled_one_is_not_lifted(fake_retriever, fitted):
     qvec = fake_retriever.variant(adapter=fitted).question_vectors(["zqxv vorpal jabberwock"])[0]
-    assert float((fitted.memory @ qvec).max()) < adapter.MEMORY_FLOOR
-    assert float((fitted.prototypes[1] @ qvec).max()) < adapter.PROTOTYPE_FLOOR
+    assert float((fitted.memory @ qvec).max()) < PARAMS.memory_floor
+    assert float((fitted.prototypes[1] @ qvec).max()) < PARAMS.prototype_floor
     scores = np.full(len(fake_retriever.chunks), 0.3, dtype=np.float32)
-    assert np.array_equal(fitted.boost(scores, qvec), scores)
+    assert np.array_equal(fitted.lifts(scores, qvec, PARAMS)[-1], scores)
 
 
 def test_a_memory_that_names_missing_passages_is_ignored(fake_retriever, fitted, tmp_path, caplog):
     from dataclasses import replace
 
     broken = replace(fitted, pairs=np.array([[0, len(fake_retriever.chunks)]], dtype=np.int32))
-    adapter.save(broken, tmp_path)
+    fitting.save(broken, tmp_path)
     with caplog.at_level(logging.WARNING, logger="askknee"):
-        assert adapter.load(tmp_path, fake_retriever.index.manifest) is None
+        assert adapter.load(tmp_path, fake_retriever.index.manifest, PARAMS) is None
     assert "question memory does not fit" in caplog.text
 
 
@@ -121,7 +125,7 @@ def test_from_settings_serves_the_adapter_in_the_index_folder(fake_settings, fit
     index_dir = tmp_path / "index"
     shutil.copytree(fake_settings.index_dir, index_dir)
     assert Retriever.from_settings(fake_settings.with_(index_dir=index_dir)).adapter is None
-    adapter.save(fitted, index_dir)
+    fitting.save(fitted, index_dir)
     r = Retriever.from_settings(fake_settings.with_(index_dir=index_dir))
     assert r.adapter is not None
     q = "cant do my normal day stuff because of these knee cramps"
@@ -132,31 +136,31 @@ def test_an_unwritable_folder_is_our_error(fitted, tmp_path, monkeypatch):
     def refuse(path, data):
         raise PermissionError(13, "Permission denied")
 
-    monkeypatch.setattr(adapter, "atomic_write", refuse)
+    monkeypatch.setattr(fitting, "atomic_write", refuse)
     with pytest.raises(IndexFileError, match="cannot write the query adapter.*writable --index"):
-        adapter.save(fitted, tmp_path)
+        fitting.save(fitted, tmp_path)
 
 
 def test_an_adapter_for_another_index_is_ignored_with_a_warning(fake_retriever, fitted, tmp_path, caplog):
-    adapter.save(fitted, tmp_path)
+    fitting.save(fitted, tmp_path)
     other = {**fake_retriever.index.manifest, "corpus_sha256": "0" * 64}
     with caplog.at_level(logging.WARNING, logger="askknee"):
-        assert adapter.load(tmp_path, other) is None
+        assert adapter.load(tmp_path, other, PARAMS) is None
     assert "fitted for another index" in caplog.text
 
 
 def test_a_damaged_adapter_is_ignored_with_a_warning(fake_retriever, fitted, tmp_path, caplog):
-    adapter.save(fitted, tmp_path)
+    fitting.save(fitted, tmp_path)
     path = tmp_path / adapter.FACTORS
     path.write_bytes(path.read_bytes()[:-10])
     with caplog.at_level(logging.WARNING, logger="askknee"):
-        assert adapter.load(tmp_path, fake_retriever.index.manifest) is None
+        assert adapter.load(tmp_path, fake_retriever.index.manifest, PARAMS) is None
     assert "does not match" in caplog.text and "fit-adapter" in caplog.text
 
 
 def test_no_adapter_no_warning(fake_retriever, tmp_path, caplog):
     with caplog.at_level(logging.WARNING, logger="askknee"):
-        assert adapter.load(tmp_path, fake_retriever.index.manifest) is None
+        assert adapter.load(tmp_path, fake_retriever.index.manifest, PARAMS) is None
     assert not caplog.text
 
 
@@ -169,11 +173,13 @@ def test_probe_vectors_match_by_cosine_not_digits(fake_retriever):
     assert not adapter.fits({**fitted_for, "chunker_version": "0"}, manifest)
 
 
+@pytest.mark.slow
 def test_fitting_needs_labels_that_name_indexed_passages(fake_retriever):
     with pytest.raises(QueryError, match="no labelled question"):
-        adapter.fit(fake_retriever, ["why does my knee twitch"], [{"no-such-passage"}])
+        fitting.fit(fake_retriever, ["why does my knee twitch"], [{"no-such-passage"}])
 
 
+@pytest.mark.slow
 def test_cli_fits_on_dev_only_and_eval_shows_the_ablation(fake_settings, tmp_path, capsys):
     index_dir = tmp_path / "index"
     shutil.copytree(fake_settings.index_dir, index_dir)
@@ -196,7 +202,7 @@ def test_refitting_over_a_stale_adapter_does_not_warn_about_it(fake_settings, fi
     index_dir = tmp_path / "index"
     shutil.copytree(fake_settings.index_dir, index_dir)
     stale = replace(fitted, meta={**fitted.meta, "fitted_for": {**fitted.meta["fitted_for"], "corpus_sha256": "0" * 64}})
-    adapter.save(stale, index_dir)
+    fitting.save(stale, index_dir)
     settings = fake_settings.with_(index_dir=index_dir)
     with caplog.at_level(logging.WARNING, logger="askknee"):
         assert Retriever.from_settings(settings).adapter is None

@@ -6,8 +6,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
 
 from askknee import messages as M
-from askknee.answer_eval import ungrounded_sentences
-from askknee.answering import Answerer, clean_message
+from askknee.tuning.answers import ungrounded_sentences
+from askknee.answering import MAX_QUESTION_CHARS, Answerer, clean_message
 from askknee.triage import DOSING, EMERGENCY, RED_FLAG, Triage
 from askknee.types import Chunk, Hit
 
@@ -17,12 +17,12 @@ NEVER = 1.01  # no score reaches it
 
 @pytest.fixture(scope="module")
 def answerer(fake_retriever, fake_settings):
-    return Answerer(fake_retriever, fake_settings.with_(answer_threshold=ALWAYS))
+    return Answerer(fake_retriever, fake_retriever.params.with_(answer_threshold=ALWAYS))
 
 
 @pytest.fixture(scope="module")
 def strict(fake_retriever, fake_settings):
-    return Answerer(fake_retriever, fake_settings.with_(answer_threshold=NEVER))
+    return Answerer(fake_retriever, fake_retriever.params.with_(answer_threshold=NEVER))
 
 
 @pytest.fixture(scope="module")
@@ -167,7 +167,7 @@ class FixedTriage:
 
 def test_self_harm_gets_crisis_wording_and_nothing_else(fake_retriever, fake_settings):
     verdict = Triage(EMERGENCY, "self_harm", confidence=0.9, by="model")
-    a = Answerer(fake_retriever, fake_settings, FixedTriage(verdict)).reply("what is the point anymore")
+    a = Answerer(fake_retriever, None, FixedTriage(verdict)).reply("what is the point anymore")
     assert a.status == "emergency" and a.triage == verdict
     assert a.text == f"{M.SELF_HARM}\n\n---\n\n{M.DISCLAIMER}"
     assert "988" in M.SELF_HARM and not a.sources and not a.suggestions
@@ -176,7 +176,7 @@ def test_self_harm_gets_crisis_wording_and_nothing_else(fake_retriever, fake_set
 def test_a_red_flag_is_never_declined(fake_retriever, fake_settings):
     """Whatever retrieval scored, the guidance is given: a decline must not hide a safety signal."""
     verdict = Triage(RED_FLAG, "frequency", red_flag=True, confidence=0.9, by="model")
-    strict = Answerer(fake_retriever, fake_settings.with_(answer_threshold=NEVER), FixedTriage(verdict))
+    strict = Answerer(fake_retriever, fake_retriever.params.with_(answer_threshold=NEVER), FixedTriage(verdict))
     for text in ("zzz qqq", "what is the capital of France", "my knee spasms wake me every night"):
         a = strict.reply(text)
         assert a.status == "answered" and a.text.startswith(M.RED_FLAG_LEAD) and M.NOT_FOUND not in a.text
@@ -185,7 +185,7 @@ def test_a_red_flag_is_never_declined(fake_retriever, fake_settings):
 
 def test_a_dose_question_with_a_red_flag_gets_both_and_no_number(fake_retriever, fake_settings):
     verdict = Triage(DOSING, "severe_pain", red_flag=True, dosing=True, confidence=0.9, by="model")
-    a = Answerer(fake_retriever, fake_settings.with_(answer_threshold=ALWAYS), FixedTriage(verdict)).reply(
+    a = Answerer(fake_retriever, fake_retriever.params.with_(answer_threshold=ALWAYS), FixedTriage(verdict)).reply(
         "the pain is awful now, can I take more of my tablets")
     assert a.status == "dosing" and a.text.startswith(M.RED_FLAG_LEAD) and M.DOSING in a.text
     assert not re.search(r"\d", a.text)
@@ -251,16 +251,16 @@ class _Spy:
     def __getattr__(self, name):
         return getattr(self.inner, name)
 
-    def search(self, q, k=5, mode="fused", vector=None):
+    def query(self, q):
         self.asked.append(q)
-        return self.inner.search(q, k, mode, vector=vector)
+        return self.inner.query(q)
 
 
 def test_long_input_is_cut_before_retrieval(fake_retriever, fake_settings):
     spy = _Spy(fake_retriever)
-    a = Answerer(spy, fake_settings.with_(answer_threshold=ALWAYS)).reply("why do knees spasm " * 600)  # ~11k chars
+    a = Answerer(spy, fake_retriever.params.with_(answer_threshold=ALWAYS)).reply("why do knees spasm " * 600)  # ~11k chars
     assert M.TOO_LONG in a.text
-    assert spy.asked and all(len(q) <= fake_settings.max_question_chars for q in spy.asked)
+    assert spy.asked and all(len(q) <= MAX_QUESTION_CHARS for q in spy.asked)
     _ends_with_disclaimer(a)
 
 
@@ -310,10 +310,10 @@ def test_question_is_never_echoed(answerer):
 
 def test_errors_still_end_with_the_disclaimer(fake_retriever, fake_settings):
     class Broken(_Spy):
-        def search(self, *a, **k):
+        def rank(self, *a, **k):
             raise RuntimeError("index gone")
 
-    a = Answerer(Broken(fake_retriever), fake_settings).reply("what causes knee spasms")
+    a = Answerer(Broken(fake_retriever), None).reply("what causes knee spasms")
     assert a.status == "error"
     assert a.text.startswith(M.ERROR)
     _ends_with_disclaimer(a)
@@ -337,7 +337,7 @@ def test_grounding_check_catches_invented_text(answerer, article):
 
 @pytest.mark.integration
 def test_real_model_safety_and_follow_ups(real_answerer):
-    from askknee.answer_eval import evaluate, load_answer_set
+    from askknee.tuning.answers import evaluate, load_answer_set
 
     rows = [r for r in load_answer_set() if r["kind"] in ("safety", "conversation", "chitchat")]
     figures, outcomes = evaluate(real_answerer, rows)
@@ -351,7 +351,7 @@ def test_real_model_answers_in_scope_and_declines_out_of_scope(real_answerer):
     # Most out-of-scope rows name the subject ("do knee spasms cause cancer", "how much does an mri
     # for knee spasms cost"): close to the article in wording, and the hardest to decline. The floors
     # sit just under today's figures (95.8 % and 87.0 %), so a change that answers more of them fails.
-    from askknee.answer_eval import evaluate, load_answer_set
+    from askknee.tuning.answers import evaluate, load_answer_set
 
     rows = [r for r in load_answer_set() if r["kind"] in ("in_scope", "out_of_scope")]
     figures, outcomes = evaluate(real_answerer, rows)

@@ -8,6 +8,7 @@ import time
 
 import pytest
 
+from askknee.settings import Settings
 from askknee import messages, web
 from askknee.types import Answer
 
@@ -19,6 +20,7 @@ DOCUS_LINK = re.compile(r"\]\(https://docus\.ai/[^)\s]+\)")
 class Recorder:
     def __init__(self, retriever):
         self.retriever = retriever
+        self.profile = retriever.profile
         self.calls: list[tuple[str, list[str]]] = []
 
     def reply(self, message, history=None, shown=()):
@@ -31,7 +33,7 @@ class Recorder:
 def recorder_server(fake_retriever):
     """The demo in-process over a recording answerer (no model): shows what the API hands the answerer."""
     rec = Recorder(fake_retriever)
-    demo = web.build_demo(rec, web.WebSettings())
+    demo = web.build_demo(rec, Settings())
     port = free_port()
     demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, share=False)
     try:

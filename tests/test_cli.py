@@ -20,7 +20,10 @@ def test_search_json(cli_env, capsys):
     assert main(["search", "why is my knee twitching", "-k", "3", "--json"]) == 0
     rows = json.loads(capsys.readouterr().out)
     assert [r["rank"] for r in rows] == [1, 2, 3]
-    assert set(rows[0]) == {"rank", "id", "score", "section", "url", "text"}
+    assert set(rows[0]) == {"rank", "id", "score", "parts", "section", "url", "text"}
+    parts = rows[0]["parts"]  # the score's breakdown: fused plus each lift
+    assert set(parts) == {"dense", "lexical", "fused", "memory", "prototype"}
+    assert abs(parts["fused"] + parts["memory"] + parts["prototype"] - rows[0]["score"]) < 1e-5
     assert rows[0]["url"].startswith("https://docus.ai/symptoms-guide/knee-muscle-spasm#")
 
 

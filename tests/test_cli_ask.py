@@ -18,7 +18,9 @@ def base(fake_settings, monkeypatch):
 def test_ask_json(base, capsys):
     assert main(["ask", "how do I stop knee spasms?", "--json", *base]) == 0
     out = json.loads(capsys.readouterr().out)
-    assert set(out) == {"status", "answer", "sources", "notices", "suggestions", "disclaimer", "triage", "scope"}
+    assert set(out) == {"status", "answer", "sources", "notices", "suggestions", "disclaimer", "retrieved", "triage",
+                        "scope"}
+    assert {"dense", "lexical", "fused", "memory", "prototype"} == set(out["retrieved"][0]["parts"])
     assert out["scope"]["outcome"] == "answer" and "top" in out["scope"]["evidence"]
     assert out["status"] == "answered"
     assert out["triage"]["category"] == "none" and {"kind", "confidence", "by"} <= set(out["triage"])

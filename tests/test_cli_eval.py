@@ -3,12 +3,15 @@ and `askknee eval --run` scores it."""
 
 from __future__ import annotations
 
+import pytest
+
 import json
 
-from askknee import evaluation as ev
+from askknee.tuning import beir, evaluation as ev
 from askknee.cli import main
 
 
+@pytest.mark.slow
 def test_search_run_ids_match_the_exported_corpus(fake_settings, tmp_path, capsys):
     common = ["--index", str(fake_settings.index_dir), "--model", "hashing"]
     corpus = tmp_path / "corpus.jsonl"
@@ -17,7 +20,7 @@ def test_search_run_ids_match_the_exported_corpus(fake_settings, tmp_path, capsy
     assert len(ids) == len(set(ids)) > 40
 
     queries = tmp_path / "queries.jsonl"
-    ev.write_queries(ev.load_split("dev").queries, queries)
+    beir.write_queries(ev.load_split("dev").queries, queries)
     run = tmp_path / "run.trec"
     assert main(["search", "--queries", str(queries), "--run", str(run), "-k", "5", *common]) == 0
     lines = [line.split() for line in run.read_text().splitlines()]

@@ -2,7 +2,13 @@
 
 import pytest
 
-from askknee.conversation import is_follow_up, resolve
+from pathlib import Path
+
+from askknee.conversation import Conversation
+from askknee.profile import load_profile
+
+KNEE = Conversation(load_profile(Path(__file__).resolve().parents[1] / "corpus").topic_pattern())
+resolve, is_follow_up = KNEE.resolve, KNEE.is_follow_up
 
 
 @pytest.mark.parametrize("history,message,expect_in", [
@@ -49,7 +55,6 @@ def test_long_conversation_of_follow_ups_resolves_quickly():
     """Each earlier turn is resolved once: a long run of short follow-ups stays linear."""
     import time
 
-    from askknee.conversation import resolve
 
     history = ["what causes knee spasms?"] + ["and why?", "how so?", "ok and?"] * 20
     started = time.perf_counter()

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from askknee import evaluation as ev
+from askknee.tuning import beir, evaluation as ev
 from askknee.chunking import chunk_corpus
 from askknee.cli import main
 from askknee.ingest import load_corpus
@@ -76,7 +76,7 @@ def test_percentile_nearest_rank():
 @pytest.mark.parametrize("trec", [False, True])
 def test_qrels_round_trip(tmp_path, trec):
     path = tmp_path / "qrels.tsv"
-    ev.write_qrels({"q1": {"a": 1, "b": 2}, "q2": {"c": 1}}, path, trec=trec)
+    beir.write_qrels({"q1": {"a": 1, "b": 2}, "q2": {"c": 1}}, path, trec=trec)
     first = path.read_text().splitlines()[0]
     assert first == ("q1 0 a 1" if trec else "query-id\tcorpus-id\tscore")
     assert ev.read_qrels(path) == {"q1": {"a": 1, "b": 2}, "q2": {"c": 1}}
@@ -84,7 +84,7 @@ def test_qrels_round_trip(tmp_path, trec):
 
 def test_run_round_trip_keeps_order(tmp_path):
     path = tmp_path / "run.trec"
-    ev.write_run(RUN, path, tag="toy")
+    beir.write_run(RUN, path, tag="toy")
     lines = path.read_text().splitlines()
     assert lines[0] == "q1 Q0 a 1 3.000000 toy"
     assert lines[-1].startswith("q2 Q0 d 4 ")
@@ -92,9 +92,9 @@ def test_run_round_trip_keeps_order(tmp_path):
 
 
 def test_queries_round_trip(tmp_path):
-    qs = [ev.Query("a", "why knee cramp", "dev", ("overuse",), "lay"),
-          ev.Query("b", "twitch?", "test", ("x", "y"), "typo")]
-    ev.write_queries(qs, tmp_path / "q.jsonl")
+    qs = [beir.Query("a", "why knee cramp", "dev", ("overuse",), "lay"),
+          beir.Query("b", "twitch?", "test", ("x", "y"), "typo")]
+    beir.write_queries(qs, tmp_path / "q.jsonl")
     assert ev.read_queries(tmp_path / "q.jsonl") == qs
 
 
@@ -139,6 +139,7 @@ def test_out_of_scope_questions_have_no_judgements():
 # ---------------------------------------------------------------- running and reporting
 
 
+@pytest.mark.slow
 def test_evaluate_scores_every_configuration(fake_retriever):
     results = ev.evaluate(fake_retriever, "dev")
     names = [r.name for r in results]
@@ -160,6 +161,7 @@ def test_threshold_curve_is_monotone():
     assert curve[-1].answered == 0.0 and curve[-1].declined_oos == 1.0
 
 
+@pytest.mark.slow
 def test_cli_eval_prints_json_and_writes_the_report(fake_settings, tmp_path, capsys):
     out = tmp_path / "report"
     code = main(["eval", "--index", str(fake_settings.index_dir), "--model", "hashing",
@@ -178,8 +180,8 @@ def test_cli_eval_prints_json_and_writes_the_report(fake_settings, tmp_path, cap
 
 
 def test_cli_scores_any_trec_run(tmp_path, capsys):
-    ev.write_run(RUN, tmp_path / "run.trec")
-    ev.write_qrels(QRELS, tmp_path / "qrels.txt", trec=True)
+    beir.write_run(RUN, tmp_path / "run.trec")
+    beir.write_qrels(QRELS, tmp_path / "qrels.txt", trec=True)
     assert main(["eval", "--run", str(tmp_path / "run.trec"), "--qrels", str(tmp_path / "qrels.txt"),
                  "--json"]) == 0
     metrics = json.loads(capsys.readouterr().out)["configurations"][0]["metrics"]
@@ -189,7 +191,7 @@ def test_cli_scores_any_trec_run(tmp_path, capsys):
 
 
 def test_cli_run_without_qrels_is_a_one_line_error(tmp_path, capsys):
-    ev.write_run(RUN, tmp_path / "run.trec")
+    beir.write_run(RUN, tmp_path / "run.trec")
     assert main(["eval", "--run", str(tmp_path / "run.trec")]) == 2
     assert "--qrels" in capsys.readouterr().err
 

@@ -25,6 +25,7 @@ from askknee.embedding import HASHING_MODEL, HashingEmbedder, get_embedder
 from askknee.errors import CorpusError
 from askknee.index import build_index, load_index, open_index, save_index
 from askknee.retrieval import Retriever
+from askknee.profile import load_profile
 from askknee.settings import Settings
 
 QUESTION = "why does my knee twitch"
@@ -45,7 +46,7 @@ def _settings(corpus_dir, index_dir, model=HASHING_MODEL) -> Settings:
 def _reference(corpus_dir, embedder=None):
     """Top hits and reply from a freshly built, in-memory index: what a correct start must give."""
     embedder = embedder or get_embedder(HASHING_MODEL)
-    r = Retriever(build_index(corpus_dir, embedder, progress=False), embedder)
+    r = Retriever(build_index(corpus_dir, embedder, progress=False), embedder, profile=load_profile(corpus_dir))
     return [h.chunk.id for h in r.search(QUESTION, k=5)], Answerer(r).reply(QUESTION).text
 
 
@@ -169,6 +170,7 @@ def _chunk_texts(index_dir: Path) -> str:
     return " ".join(c.text for c in load_index(index_dir, model=HASHING_MODEL).chunks)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kill_after", [1, 2, 3, 4, 5])
 def test_build_killed_after_each_write_leaves_a_loadable_index(built, kill_after):
     """Five renames: pending vectors, pending chunks, manifest (commit), vectors, chunks."""
@@ -202,6 +204,7 @@ def test_build_killed_after_each_write_leaves_a_loadable_index(built, kill_after
     assert not [p for p in index_dir.iterdir() if p.name.startswith(".")]  # leftovers cleaned
 
 
+@pytest.mark.slow
 def test_build_killed_at_random_times_never_breaks_the_index(tmp_path, fake_embedder):
     """Unpatched `askknee build` over a larger corpus, SIGKILLed at random moments."""
     from conftest import PAGE
@@ -316,6 +319,7 @@ def test_bad_corpus_file_is_a_clear_error_naming_the_file(corpus_dir, tmp_path, 
     assert not (tmp_path / "index" / "manifest.json").exists()
 
 
+@pytest.mark.slow
 def test_bad_corpus_file_in_cli_build_is_one_line_exit_2(corpus_dir, tmp_path):
     (corpus_dir / "broken-article.md").write_bytes(_utf16("# Title\n\nText.\n"))
     p = subprocess.run([str(ASKKNEE), "build", "--corpus", str(corpus_dir), "--index", str(tmp_path / "ix"),

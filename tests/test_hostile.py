@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from markdown_it import MarkdownIt
 
 from askknee import messages as M, public
-from askknee.answering import Answerer
+from askknee.answering import MAX_QUESTION_CHARS, Answerer
 from askknee.web import make_chat
 
 HOSTILE = {
@@ -48,7 +48,7 @@ _HREF = re.compile(r'(?:href|src)="([^"]*)"')
 
 @pytest.fixture(scope="module")
 def answerer(fake_retriever, fake_settings):
-    return Answerer(fake_retriever, fake_settings.with_(answer_threshold=0.0))  # the fake's scores are uncalibrated
+    return Answerer(fake_retriever, fake_retriever.params.with_(answer_threshold=0.0))  # the fake's scores are uncalibrated
 
 
 @pytest.fixture(scope="module")
@@ -101,7 +101,7 @@ def test_prompt_injection_changes_nothing(answerer):
 
 @pytest.mark.parametrize("name", ["huge", "huge-no-spaces", "very-long-word-list"])
 def test_oversized_input_is_cut_with_a_notice_before_any_model_work(fake_retriever, monkeypatch, name):
-    limit = fake_retriever.settings.max_question_chars
+    limit = MAX_QUESTION_CHARS
     seen: list[str] = []
     for attr in ("search", "search_batch"):
         real = getattr(fake_retriever, attr)

@@ -251,14 +251,16 @@ def test_serving_imports_no_torch_when_the_cache_is_warm(exported, onnx_cache, t
 # ---- no model needed -----------------------------------------------------------------------
 
 def test_backend_setting_picks_the_embedder(monkeypatch):
-    assert isinstance(get_embedder(MODEL), OnnxEmbedder)
+    from askknee.settings import Settings
+
+    assert isinstance(get_embedder(MODEL, Settings().backend), OnnxEmbedder)
     monkeypatch.setenv("ASKKNEE_BACKEND", "torch")
-    assert isinstance(get_embedder(MODEL), SentenceTransformerEmbedder)
-    assert get_embedder(MODEL).name == MODEL
-    assert isinstance(get_embedder("hashing"), HashingEmbedder)
+    assert isinstance(get_embedder(MODEL, Settings().backend), SentenceTransformerEmbedder)
+    assert get_embedder(MODEL, "torch").name == MODEL
+    assert isinstance(get_embedder("hashing", "torch"), HashingEmbedder)
     monkeypatch.setenv("ASKKNEE_BACKEND", "tensorflow")
     with pytest.raises(ModelError, match="ASKKNEE_BACKEND"):
-        get_embedder(MODEL)
+        get_embedder(MODEL, Settings().backend)
 
 
 def _st_folder(root: Path, *, modules=("Transformer", "Pooling", "Normalize"), pooling="mean") -> Path:

@@ -9,6 +9,7 @@ import os
 
 import pytest
 
+from askknee.settings import Settings
 from askknee import web
 from askknee.types import Answer
 
@@ -19,6 +20,7 @@ HOST = "https://docus.ai"
 class Recorder:
     def __init__(self, retriever):
         self.retriever = retriever
+        self.profile = retriever.profile
 
     def reply(self, message, history=None, shown=()):
         return Answer(question=message, status="answered", text=f"Echo.\n\n{web.DISCLAIMER}",
@@ -33,7 +35,7 @@ def make(fake_retriever):
     from fastapi.testclient import TestClient
 
     def client(**settings):
-        s = web.WebSettings(**settings)
+        s = Settings(**settings)
         return TestClient(web.build_app(web.build_demo(Recorder(fake_retriever), s), s))
     return client
 
@@ -120,10 +122,10 @@ def test_the_page_s_own_requests_are_same_origin(client):
 def test_web_settings_for_exposure_come_from_the_environment(monkeypatch):
     monkeypatch.setenv("ASKKNEE_ALLOWED_ORIGINS", f"{HOST} https://www.docus.ai")
     monkeypatch.setenv("ASKKNEE_EXPOSE_INTERNALS", "1")
-    s = web.WebSettings()
+    s = Settings()
     assert s.allowed_origins == (HOST, "https://www.docus.ai") and s.expose_internals
     monkeypatch.delenv("ASKKNEE_EXPOSE_INTERNALS")
-    assert not web.WebSettings().expose_internals
+    assert not Settings().expose_internals
 
 
 @pytest.mark.integration

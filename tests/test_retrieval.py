@@ -21,7 +21,7 @@ def test_modes_differ_and_fused_combines(fake_retriever):
     fused = fake_retriever.search(q, k=3, mode="fused")[0]
     dense = fake_retriever.search(q, k=3, mode="dense")[0]
     lexical = fake_retriever.search(q, k=3, mode="lexical")[0]
-    w = fake_retriever.settings.dense_weight
+    w = fake_retriever.params.dense_weight
     assert fused.score == pytest.approx(w * fused.dense + (1 - w) * fused.lexical, abs=1e-6)
     assert dense.lexical == 0 and lexical.dense == 0
 

@@ -21,11 +21,10 @@ from askknee.scope import (
     estimator,
     load_model,
     masked,
-    numbers,
     save_model,
 )
 from askknee.suggest import question_for_heading
-from askknee.tuning.scope import Case, choose_thresholds, outcomes
+from askknee.tuning.scope import Case, choose_thresholds, numbers, outcomes
 
 THRESHOLDS = {"clarify": 0.3, "answer": 0.7, "focus": 0.5}
 
@@ -57,11 +56,11 @@ class FixedScope:
 
 @pytest.fixture(scope="module")
 def answerer(fake_retriever, fake_settings):
-    return Answerer(fake_retriever, fake_settings.with_(answer_threshold=0.0))
+    return Answerer(fake_retriever, fake_retriever.params.with_(answer_threshold=0.0))
 
 
 def with_scope(answerer, verdict):
-    return Answerer(answerer.retriever, answerer.settings, scope=FixedScope(verdict, answerer.scope.terms))
+    return Answerer(answerer.retriever, answerer.params, scope=FixedScope(verdict, answerer.scope.terms))
 
 
 @pytest.mark.parametrize("top, outcome", [(0.9, ANSWER), (0.5, CLARIFY), (0.1, DECLINE)])
@@ -142,7 +141,7 @@ def test_a_red_flag_with_nothing_close_is_answered_with_the_guidance(answerer):
         def assess(self, text, vector=None):
             return Triage(RED_FLAG, "frequency", red_flag=True)
 
-    a = Answerer(answerer.retriever, answerer.settings, Red(), FixedScope(Scope(DECLINE, 0.0), answerer.scope.terms))
+    a = Answerer(answerer.retriever, answerer.params, Red(), FixedScope(Scope(DECLINE, 0.0), answerer.scope.terms))
     reply = a.reply("they wake me every night")
     assert reply.status == "answered" and reply.text.startswith(M.RED_FLAG_LEAD) and M.NOT_FOUND not in reply.text
 

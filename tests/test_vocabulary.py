@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from askknee.vocabulary import Speller, expand_query, expansion
+from pathlib import Path
+
+from askknee.profile import load_profile
+from askknee.vocabulary import Speller, Vocabulary
+
+# The default corpus's vocabulary: its profile's entries, then the general ones.
+KNEE = Vocabulary(load_profile(Path(__file__).resolve().parents[1] / "corpus").vocabulary)
+expansion, expand_query = KNEE.expansion, KNEE.expand
 
 CORPUS = ["Knee muscle spasms: dehydration, electrolyte imbalances and twitching.",
           "Relief: cold therapy, then heat therapy; gentle stretching."]
@@ -15,18 +22,18 @@ CORPUS = ["Knee muscle spasms: dehydration, electrolyte imbalances and twitching
     ("twitchin", "twitching"), ("electrolite", "electrolyte"), ("stretcing", "stretching"),
 ])
 def test_speller_repairs_typos_to_corpus_words(typed, meant):
-    assert Speller(CORPUS).fix(typed) == meant
+    assert Speller(CORPUS, KNEE).fix(typed) == meant
 
 
 @pytest.mark.parametrize("word", ["bananas", "physio", "kneecap", "Knee", "is", "xq"])
 def test_speller_leaves_english_corpus_and_short_words_alone(word):
-    assert Speller(CORPUS).fix(word) == word
+    assert Speller(CORPUS, KNEE).fix(word) == word
 
 
 @pytest.mark.parametrize("word", ["havent", "doesnt", "shouldnt", "theyre", "xray"])
 def test_speller_keeps_contractions_and_vocabulary_words(word):
     # Each is within edit distance 2 of a corpus word ("have", "does", "should", "there", "ray").
-    assert Speller(CORPUS + ["You have it, it does; there you should see a ray."]).fix(word) == word
+    assert Speller(CORPUS + ["You have it, it does; there you should see a ray."], KNEE).fix(word) == word
 
 
 def test_figuring_out_is_not_exercise_and_not_improving_means_persisting():
@@ -38,7 +45,7 @@ def test_figuring_out_is_not_exercise_and_not_improving_means_persisting():
 
 
 def test_speller_rewrites_a_whole_question_keeping_punctuation():
-    assert Speller(CORPUS).correct("why the relife, dehydation?") == "why the relief, dehydration?"
+    assert Speller(CORPUS, KNEE).correct("why the relife, dehydation?") == "why the relief, dehydration?"
 
 
 def test_specific_phrase_wins_over_its_words():
@@ -64,6 +71,6 @@ def test_retriever_rewrites_and_variants_switch_it_off(fake_retriever):
 
 @pytest.mark.parametrize("center", [0.0, 0.4, 1.0])
 def test_dense_scores_stay_in_unit_range(fake_retriever, center):
-    hits = fake_retriever.variant(center=center).search("knee twitching at night", k=43, mode="dense")
+    hits = fake_retriever.variant(params=fake_retriever.params.with_(centering=center)).search("knee twitching at night", k=43, mode="dense")
     assert all(0.0 <= h.score <= 1.0 for h in hits)
     assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)

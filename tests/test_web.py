@@ -8,12 +8,15 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from askknee.settings import Settings
 from askknee import messages as M
 from askknee import web
 from askknee.answering import Answerer
 from askknee.types import Answer
 
 DOCUS_LINK = re.compile(r"\]\(https://docus\.ai/[^)\s]+\)")
+
+KNEE_TITLE = "Ask about knee muscle spasms"  # corpus/askknee.toml
 
 
 @pytest.fixture(scope="module")
@@ -31,6 +34,7 @@ class Recorder:
 
     def __init__(self, retriever, suggestions=("How can I prevent knee spasms?",)):
         self.retriever = retriever
+        self.profile = retriever.profile
         self.calls: list[tuple[str, list[str]]] = []
         self.suggestions = tuple(suggestions)
 
@@ -114,9 +118,10 @@ def test_escaped_visitor_text_has_no_live_markup(typed):
     assert not re.search(r"(?<!\\)[<>\[\]()!*`&]", out), out
 
 
+@pytest.mark.slow
 def test_ui_shows_escaped_user_messages_and_hands_the_answerer_plain_text(fake_retriever):
     rec = Recorder(fake_retriever)
-    demo = web.build_demo(rec, web.WebSettings())
+    demo = web.build_demo(rec, Settings())
     ci = demo.askknee_chat
     history = ci._append_message_to_history("<b>why</b> do knees spasm?", [], "user")
     assert history[-1]["content"] == web.escape_visitor_text("<b>why</b> do knees spasm?")
@@ -128,10 +133,11 @@ def test_ui_shows_escaped_user_messages_and_hands_the_answerer_plain_text(fake_r
 
 # --- page configuration ------------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_demo_has_examples_from_the_faq_a_chat_api_and_a_sanitizing_chatbot(fake_retriever):
     import gradio as gr
 
-    demo = web.build_demo(Recorder(fake_retriever), web.WebSettings())
+    demo = web.build_demo(Recorder(fake_retriever), Settings())
     cfg = demo.get_config_file()
     names = {d.get("api_name") for d in cfg["dependencies"]}
     assert "chat" in names
@@ -141,9 +147,9 @@ def test_demo_has_examples_from_the_faq_a_chat_api_and_a_sanitizing_chatbot(fake
     faq = [c.question for c in fake_retriever.chunks if c.kind == "faq"]
     assert examples and set(examples) <= set(faq)
     texts = " ".join(b.value for b in demo.blocks.values() if isinstance(b, gr.Markdown) and isinstance(b.value, str))
-    assert web.DISCLAIMER in texts and web.TITLE in texts
+    assert web.DISCLAIMER in texts and KNEE_TITLE in texts
     assert demo.analytics_enabled is False
-    assert demo._queue.max_size == web.WebSettings().max_queue
+    assert demo._queue.max_size == Settings().max_queue
 
 
 def test_feedback_stays_in_memory_by_default(tmp_path, monkeypatch):
@@ -170,7 +176,7 @@ def client_factory(fake_retriever):
     from fastapi.testclient import TestClient
 
     def make(**settings):
-        s = web.WebSettings(**settings)
+        s = Settings(**settings)
         return TestClient(web.build_app(web.build_demo(Recorder(fake_retriever), s), s))
 
     return make
@@ -207,14 +213,14 @@ def test_example_host_page_is_served(client_factory):
 def test_web_settings_come_from_the_environment(monkeypatch):
     for name in ("GRADIO_SERVER_NAME", "GRADIO_SERVER_PORT", "ASKKNEE_FRAME_ANCESTORS"):
         monkeypatch.delenv(name, raising=False)
-    default = web.WebSettings()
+    default = Settings()
     assert (default.host, default.port, default.frame_ancestors) == ("127.0.0.1", 7860, "")
     monkeypatch.setenv("GRADIO_SERVER_NAME", "0.0.0.0")
     monkeypatch.setenv("GRADIO_SERVER_PORT", "8123")
     monkeypatch.setenv("ASKKNEE_FRAME_ANCESTORS", "'self'")
     monkeypatch.setenv("ASKKNEE_ROOT_PATH", "/askknee")
     monkeypatch.setenv("ASKKNEE_CONCURRENCY", "2")
-    s = web.WebSettings()
+    s = Settings()
     assert (s.host, s.port, s.frame_ancestors, s.root_path, s.concurrency) == ("0.0.0.0", 8123, "'self'", "/askknee", 2)
 
 

@@ -21,24 +21,22 @@ from functools import cached_property
 from . import messages as M
 from . import safety
 from .compose import Composer, error_answer, finish, has_digit, md_escape, sources
-from .conversation import mentions_topic, resolve
-from .retrieval import Retriever
+from .conversation import Conversation
+from .retrieval import Query, Retriever
 from .safety import GREETING, HELP, THANKS
 from .scope import ANSWER, CLARIFY, DECLINE, Nearness, Scope, ScopeJudge, Terms
 from .scope import PACKAGED as SCOPE_PACKAGED
 from .scope import load_model as load_scope
+from .params import Params
+from .profile import Profile
 from .settings import Settings
 from .suggest import Suggester
 from .triage import DOSING, EMERGENCY, NONE, PACKAGED, RED_FLAG, SELF_HARM, Triage, Triager, load_model
 from .types import Answer, Chunk, RelatedLink
-from .vocabulary import expand_query
 
 log = logging.getLogger(__name__)
 
-# Extra passages must score at least this share of the best one. Chosen on dev, out of fold: the
-# best F1 of shown against relevant passages (0.85-0.9 tie), taking the lower so fewer answers lose
-# their relevant second passage. Re-choose it when retrieval scores change scale.
-PASSAGE_RATIO = 0.85
+MAX_QUESTION_CHARS = 1000  # what a reply reads of a message; the rest is cut, with a notice
 SEARCH_K = 8
 CLARIFY_PASSAGES = 2
 
@@ -63,8 +61,9 @@ class RelatedArticles:
     _GENERIC = ("causes care dealing symptoms remedies effective methods explained quick solutions easing "
                 "prevention relief naturally look like outside heal guide treatment essentials what how does")
 
-    def __init__(self, links: list[RelatedLink], stem, vocabulary: set[str]):
+    def __init__(self, links: list[RelatedLink], stem, vocabulary: set[str], expand):
         generic = stem(self._GENERIC)
+        self.expand = expand
         self._terms = []
         for link in links:
             stems = stem(link.title) - generic
@@ -72,7 +71,7 @@ class RelatedArticles:
         self.stem = stem
 
     def about(self, question: str) -> RelatedLink | None:
-        q = self.stem(expand_query(question)) | self.stem(question)
+        q = self.stem(self.expand(question)) | self.stem(question)
         for link, distinctive, stems in self._terms:
             # Prefixes, so "crunch" finds "crunchy" and "menisci" finds "meniscus".
             if any(d[:5] == w[:5] for d in distinctive for w in q if len(w) >= 5) or (stems and stems <= q):
@@ -97,23 +96,27 @@ class Decision:
 class Answerer:
     """Answers a visitor's message, given the earlier turns of the conversation."""
 
-    def __init__(self, retriever: Retriever, settings: Settings | None = None, triager: Triager | None = None,
-                 scope: ScopeJudge | None = None):
-        """Without a `triager` safety triage uses its rules only; without a `scope` judge the top
-        score against `answer_threshold` decides between answering and declining."""
+    def __init__(self, retriever: Retriever, params: Params | None = None, triager: Triager | None = None,
+                 scope: ScopeJudge | None = None, profile: Profile | None = None):
+        """`params` default to the retriever's. Without a `triager` safety triage uses its rules only;
+        without a `scope` judge the top score against `answer_threshold` decides between answering
+        and declining. `profile` defaults to the retriever's (the corpus's)."""
         self.retriever = retriever
-        self.settings = settings or retriever.settings
+        self.profile = profile or retriever.profile
+        self.conversation = Conversation(self.profile.topic_pattern())
+        self.params = params or retriever.params
         self.triager = triager or Triager()
-        self.scope = scope or ScopeJudge(terms_for(retriever), threshold=self.settings.answer_threshold)
-        self.composer = Composer(retriever.chunks, self._stems, PASSAGE_RATIO)
+        self.scope = scope or ScopeJudge(terms_for(retriever), threshold=self.params.answer_threshold)
+        self.composer = Composer(retriever.chunks, self._stems, self.params.passage_ratio)
         self.suggester = Suggester(retriever.chunks, lambda qs: retriever.search_batch(qs, k=1), retriever.embed,
-                                   self._stems, self.settings.answer_threshold)
-        self.related = RelatedArticles(retriever.index.related, self._stems, retriever.lexical.vocabulary)
+                                   self._stems, self.params.answer_threshold)
+        self.related = RelatedArticles(retriever.related, self._stems, retriever.corpus_stems, retriever.vocabulary.expand)
 
     @classmethod
     def from_settings(cls, settings: Settings | None = None) -> "Answerer":
+        settings = settings or Settings()
         retriever = Retriever.from_settings(settings)
-        return cls(retriever, settings, triager_for(retriever), judge_for(retriever))
+        return cls(retriever, None, triager_for(retriever, settings.index_dir), judge_for(retriever, settings.index_dir))
 
     def warm_up(self) -> None:
         """Load the model and everything built on first use, so no visitor waits for it."""
@@ -123,21 +126,21 @@ class Answerer:
             self.scope.nearness.warm_up()
 
     def _stems(self, text: str) -> set[str]:
-        return set(self.retriever.lexical.tokenize([text])[0])
+        return self.retriever.stems(text)
 
     @cached_property
     def _several_articles(self) -> bool:
         return len({c.article_id for c in self.retriever.chunks}) > 1
 
-    def decide(self, question: str, k: int = SEARCH_K, vector=None) -> Decision:
-        """Retrieve and judge scope for a resolved question; `vector` is its `Retriever.embed` vector
-        when already made."""
-        if vector is None:
-            vector = self.retriever.embed([question])[0]
-        hits = tuple(self.retriever.search(question, k=k, vector=vector))
+    def decide(self, query: Query | str, k: int = SEARCH_K) -> Decision:
+        """Retrieve and judge scope for a resolved question (read by `Retriever.query`, or its text)."""
+        if isinstance(query, str):
+            query = self.retriever.query(query)
+        question = query.text
+        hits = tuple(self.retriever.rank(query, k=k))
         related = self.related.about(question)
-        return Decision(hits, self.scope.judge(question, hits, vector), related,
-                        forced_decline=bool(related) and not mentions_topic(question))
+        return Decision(hits, self.scope.judge(question, hits, query.vector), related,
+                        forced_decline=bool(related) and not self.conversation.mentions_topic(question))
 
     def reply(self, message: str, history: list[str] | None = None, shown: set[str] | frozenset = frozenset()) -> Answer:
         """`history` is the visitor's earlier messages, oldest first; `shown` the passages earlier
@@ -162,28 +165,32 @@ class Answerer:
         return out
 
     def _reply(self, message: str, history: list[str], shown: set[str]) -> Answer:
-        limit = self.settings.max_question_chars
-        question, cut = clean_message(message, limit)
+        # 1. clean: printable text, cut to what a reply reads
+        question, cut = clean_message(message, MAX_QUESTION_CHARS)
         notices = [M.TOO_LONG] if cut else []
         if not any(ch.isalnum() for ch in question):
             return finish(question, "empty", M.EMPTY, notices=notices, suggestions=self.suggester.examples())
+        # 2. screen: greetings and thanks, attempts to instruct the bot
         screen = safety.screen(question)
         if screen.category in (GREETING, THANKS, HELP):  # whole-message phrases: nothing else inside
             return self._small_talk(question, screen.category, notices)
-        vector = self.retriever.embed([question])[0]
-        verdict = self.triager.assess(question, vector)
-        earlier = [clean_message(h, limit)[0] for h in history]
-        resolved = resolve(question, earlier)
+        # 3. read: rewritten and embedded once; 4. triage on the message itself
+        query = self.retriever.query(question)
+        verdict = self.triager.assess(question, query.vector)
+        # 5. resolve a follow-up against the earlier turns (triaged too: the stricter verdict holds)
+        earlier = [clean_message(h, MAX_QUESTION_CHARS)[0] for h in history]
+        resolved = self.conversation.resolve(question, earlier)
         if resolved != question and verdict.category != EMERGENCY:
-            vector = self.retriever.embed([resolved])[0]
-            verdict = _merge(verdict, self.triager.assess(resolved, vector))
+            query = self.retriever.query(resolved)
+            verdict = _merge(verdict, self.triager.assess(resolved, query.vector))
         if verdict.category == EMERGENCY:  # nothing else, by design: no article text
             return finish(question, "emergency", M.SELF_HARM if verdict.kind == SELF_HARM else M.EMERGENCY,
                           triage=verdict)
         if screen.injection:
             notices.append(M.INJECTION)
-        decision = self.decide(resolved, vector=vector)
-        return self._compose(question, resolved, vector, verdict, decision, notices, earlier, shown)
+        # 6. retrieve and 7. judge scope; 8. compose, 9. suggest and 10. finish (with the disclaimer)
+        decision = self.decide(query)
+        return self._compose(question, resolved, query.vector, verdict, decision, notices, earlier, shown)
 
     def _small_talk(self, question: str, category: str, notices: list[str]) -> Answer:
         chunks = self.retriever.chunks
@@ -249,25 +256,24 @@ class Answerer:
 
 def terms_for(retriever: Retriever) -> Terms:
     """The corpus's words as the retriever's lexical index and speller know them."""
-    return Terms(lambda t: set(retriever.lexical.tokenize([t])[0]), retriever.lexical.vocabulary,
-                 retriever.speller.fix)
+    return Terms(retriever.stems, retriever.corpus_stems, retriever.fix_word, retriever.vocabulary.expand)
 
 
-def judge_for(retriever: Retriever) -> ScopeJudge:
+def judge_for(retriever: Retriever, index_dir) -> ScopeJudge:
     """The scope judge fitted for this embedding model: one saved in the index folder, else the
     packaged one (else the top score alone, with a warning)."""
     from .chunking import search_text
 
-    model = load_scope([retriever.settings.index_dir, SCOPE_PACKAGED], _fitted_for(retriever))
+    model = load_scope([index_dir, SCOPE_PACKAGED], _fitted_for(retriever))
     nearness = Nearness(retriever.embedder.encode, [search_text(c) for c in retriever.chunks])
-    return ScopeJudge(terms_for(retriever), model, nearness, threshold=retriever.settings.answer_threshold)
+    return ScopeJudge(terms_for(retriever), model, nearness, threshold=retriever.params.answer_threshold)
 
 
-def triager_for(retriever: Retriever) -> Triager:
+def triager_for(retriever: Retriever, index_dir) -> Triager:
     """Safety triage reading the retriever's question vectors, with the classifier fitted for this
     embedding model: one saved in the index folder, else the packaged one (else the rules alone,
     with a warning)."""
-    return Triager(load_model([retriever.settings.index_dir, PACKAGED], _fitted_for(retriever)), retriever.embed)
+    return Triager(load_model([index_dir, PACKAGED], _fitted_for(retriever)), retriever.embed)
 
 
 def _fitted_for(retriever: Retriever):

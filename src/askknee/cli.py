@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 from .errors import AskKneeError, QueryError
-from .settings import Settings
+from .settings import Settings, prepare_process
 
 EXAMPLES = """examples:
   askknee build
@@ -68,10 +68,13 @@ def cmd_build(args) -> int:
     from .chunking import size_report
     from .embedding import get_embedder
     from .index import build_index, save_index
+    from .params import PARAMS_FILE, Params, save_params
 
     s = _settings(args)
-    index = build_index(s.corpus_dir, get_embedder(s.model))
+    index = build_index(s.corpus_dir, get_embedder(s.model, s.backend), ann_threshold=s.ann_threshold)
     save_index(index, s.index_dir)
+    if not (s.index_dir / PARAMS_FILE).exists():
+        save_params(Params(), s.index_dir)
     report = size_report(index.chunks)
     print(json.dumps({"index": str(s.index_dir), "model": s.model, **report}, indent=None if args.json else 2))
     return 0
@@ -79,8 +82,8 @@ def cmd_build(args) -> int:
 
 def _hit_dict(hit) -> dict:
     c = hit.chunk
-    return {"rank": hit.rank, "id": c.id, "score": round(hit.score, 6), "section": c.title,
-            "url": c.url, "text": c.text}
+    return {"rank": hit.rank, "id": c.id, "score": round(hit.score, 6),
+            "parts": {k: round(v, 6) for k, v in hit.parts().items()}, "section": c.title, "url": c.url, "text": c.text}
 
 
 def cmd_search(args) -> int:
@@ -144,6 +147,8 @@ def cmd_ask(args) -> int:
                          for s in answer.sources],
              "notices": list(answer.notices), "suggestions": list(answer.suggestions),
              "disclaimer": answer.disclaimer,
+             "retrieved": [{"id": h.chunk.id, "score": round(h.score, 6),
+                            "parts": {k: round(v, 6) for k, v in h.parts().items()}} for h in answer.hits[:5]],
              "scope": None if answer.scope is None else {
                  "outcome": answer.scope.outcome, "confidence": round(answer.scope.confidence, 4),
                  "missing": list(answer.scope.missing),
@@ -185,7 +190,8 @@ def cmd_ask(args) -> int:
 
 
 def cmd_eval(args) -> int:
-    """`--safety` scores triage, `--answers [FILE]` replies (answer_eval.py); otherwise retrieval (evaluation.py)."""
+    """`--safety` scores triage, `--scope` the answer/decline decision, `--answers [FILE]` replies,
+    `--run` a TREC run; otherwise every retrieval configuration (all in `askknee.tuning`)."""
     if args.safety:
         from .tuning.safety_eval import main
 
@@ -195,23 +201,25 @@ def cmd_eval(args) -> int:
 
         return main(_settings(args), args.split, args.questions, args.json)
     if args.answers:
-        from .answer_eval import cli_main
-    else:
-        from .evaluation import cli_main
-    return cli_main(args)
+        from .tuning.answers import main
+
+        return main(_settings(args), args.answers, args.json)
+    if args.run:
+        from .tuning.evaluation import score_run_file
+
+        return score_run_file(Path(args.run), Path(args.qrels) if args.qrels else None, _settings(args).corpus_dir,
+                              args.json)
+    from .tuning.evaluation import main
+
+    return main(_settings(args), args.split, args.json, Path(args.report) if args.report else None)
 
 
 def cmd_fit_adapter(args) -> int:
     """Fit the query adapter on labelled questions and save it beside the index."""
-    from . import adapter
-    from .evaluation import (
-        LabelledSet,
-        format_table,
-        load_split,
-        read_qrels,
-        read_queries,
-    )
     from .retrieval import Retriever
+    from .tuning import adapter
+    from .tuning.beir import LabelledSet, load_split, read_qrels, read_queries
+    from .tuning.evaluation import format_table
 
     s = _settings(args)
     if args.queries or args.qrels:
@@ -361,6 +369,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    prepare_process()
     try:
         args = build_parser().parse_args(argv)
         logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,

@@ -9,11 +9,6 @@ from __future__ import annotations
 
 import re
 
-# What this corpus is about, as visitors name it: the phrase a pronoun stands for.
-_TOPIC = re.compile(
-    r"\b(?:(?:knee|leg|calf|thigh|hamstring)\s+)?(?:muscle\s+)?"
-    r"(?:spasms?|cramps?|cramping|twitch(?:es|ing)?|charley\s+horses?|charlie\s+horses?)\b",
-    re.IGNORECASE)
 _PRONOUN = re.compile(r"\b(?:it|its|they|them|their|this|that|these|those|one)\b", re.IGNORECASE)
 _LEADING_JOINER = re.compile(r"^(?:and|also|so|but|then|ok(?:ay)?)\b[\s,]*", re.IGNORECASE)
 _WORD = re.compile(r"[A-Za-z0-9']+")
@@ -24,49 +19,52 @@ def _words(text: str) -> list[str]:
     return _WORD.findall(text)
 
 
-def mentions_topic(text: str) -> bool:
-    """Whether the text names what this corpus is about (spasms, cramps, twitching)."""
-    return bool(_TOPIC.search(text))
+class Conversation:
+    """Follow-ups for one corpus, whose subject visitors name as `topic` (a regular expression, from
+    the corpus profile; "" when unknown: then only short or pronoun-led messages lean on earlier turns)."""
 
+    def __init__(self, topic: str = ""):
+        self._topic = re.compile(topic or r"(?!)", re.IGNORECASE)
 
-def is_follow_up(message: str) -> bool:
-    """Whether a message needs the earlier turns to make sense."""
-    if _TOPIC.search(message):
-        return False
-    words = _words(message)
-    if len(words) <= SHORT_WORDS:
-        return True
-    return bool(_PRONOUN.search(message) or _LEADING_JOINER.match(message)
-                or re.match(r"^(?:what|how) (?:if|about)\b", message, re.IGNORECASE))
+    def mentions_topic(self, text: str) -> bool:
+        """Whether the text names what this corpus is about."""
+        return bool(self._topic.search(text))
 
+    def is_follow_up(self, message: str) -> bool:
+        """Whether a message needs the earlier turns to make sense."""
+        if self._topic.search(message):
+            return False
+        words = _words(message)
+        if len(words) <= SHORT_WORDS:
+            return True
+        return bool(_PRONOUN.search(message) or _LEADING_JOINER.match(message)
+                    or re.match(r"^(?:what|how) (?:if|about)\b", message, re.IGNORECASE))
 
-def resolve(message: str, history: list[str] | None = None) -> str:
-    """The question to retrieve for: `message` made self-contained using `history` (oldest first)."""
-    message = message.strip()
-    if not history or not is_follow_up(message):
-        return message
-    # One pass, oldest first: each earlier turn is resolved against the anchor before it, and the
-    # latest turn that has a topic (or stands on its own) becomes the anchor. Linear in the turns,
-    # however long the conversation.
-    anchor = ""
-    for earlier in history:
-        earlier = earlier.strip()
-        if not _words(earlier):
-            continue
-        follow_up = is_follow_up(earlier)
-        resolved = _attach(earlier, anchor) if follow_up else earlier
-        if _TOPIC.search(resolved) or not follow_up:
-            anchor = resolved
-    return _attach(message, anchor)
+    def resolve(self, message: str, history: list[str] | None = None) -> str:
+        """The question to retrieve for: `message` made self-contained using `history` (oldest first)."""
+        message = message.strip()
+        if not history or not self.is_follow_up(message):
+            return message
+        # One pass, oldest first: each earlier turn is resolved against the anchor before it, and the
+        # latest turn that has a topic (or stands on its own) becomes the anchor. Linear in the turns,
+        # however long the conversation.
+        anchor = ""
+        for earlier in history:
+            earlier = earlier.strip()
+            if not _words(earlier):
+                continue
+            follow_up = self.is_follow_up(earlier)
+            resolved = self._attach(earlier, anchor) if follow_up else earlier
+            if self._topic.search(resolved) or not follow_up:
+                anchor = resolved
+        return self._attach(message, anchor)
 
-
-def _attach(message: str, anchor: str) -> str:
-    """A follow-up made self-contained with the anchor question (unchanged without one)."""
-    if not anchor:
-        return message
-    core = _LEADING_JOINER.sub("", message).strip() or message
-    topic = _TOPIC.search(anchor)
-    if topic and _PRONOUN.search(core):
-        phrase = topic.group(0)
-        return _PRONOUN.sub(phrase, core, count=1)
-    return f"{core} {anchor}"
+    def _attach(self, message: str, anchor: str) -> str:
+        """A follow-up made self-contained with the anchor question (unchanged without one)."""
+        if not anchor:
+            return message
+        core = _LEADING_JOINER.sub("", message).strip() or message
+        topic = self._topic.search(anchor)
+        if topic and _PRONOUN.search(core):
+            return _PRONOUN.sub(topic.group(0), core, count=1)
+        return f"{core} {anchor}"

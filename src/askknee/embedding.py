@@ -174,8 +174,8 @@ class HashingEmbedder:
 
 
 def embedding_backend(backend: str | None = None) -> str:
-    """The backend asked for: `backend`, else $ASKKNEE_BACKEND, else "onnx"."""
-    chosen = (backend or os.environ.get("ASKKNEE_BACKEND") or "onnx").strip().lower()
+    """The backend asked for (`Settings.backend`), "onnx" by default."""
+    chosen = (backend or "onnx").strip().lower()
     if chosen not in BACKENDS:
         raise ModelError(f"unknown embedding backend {chosen!r}; set ASKKNEE_BACKEND to one of {', '.join(BACKENDS)}")
     return chosen

@@ -40,7 +40,7 @@ CHUNKS = "chunks.jsonl"
 MANIFEST = "manifest.json"
 PROBE_TEXT = "askknee index probe: knee muscle spasm"
 # Exact search is fast enough below this many vectors; above it an HNSW graph keeps p95 low.
-ANN_THRESHOLD = int(os.environ.get("ASKKNEE_ANN_THRESHOLD", "50000"))
+ANN_THRESHOLD = 50_000  # vectors; Settings.ann_threshold (ASKKNEE_ANN_THRESHOLD) overrides it
 
 
 @dataclass
@@ -75,10 +75,10 @@ def _view_map(chunks: list[Chunk]) -> tuple[list[str], np.ndarray]:
     return texts, np.asarray(owners, dtype=np.int64)
 
 
-def make_faiss_index(vectors: np.ndarray) -> faiss.Index:
-    """Exact inner product (cosine, as vectors are normalised) or HNSW for large collections."""
+def make_faiss_index(vectors: np.ndarray, ann_threshold: int = ANN_THRESHOLD) -> faiss.Index:
+    """Exact inner product (cosine, as vectors are normalised) or HNSW above `ann_threshold` vectors."""
     d = vectors.shape[1]
-    if len(vectors) > ANN_THRESHOLD:
+    if len(vectors) > ann_threshold:
         idx = faiss.IndexHNSWFlat(d, 32, faiss.METRIC_INNER_PRODUCT)
         idx.hnsw.efConstruction = 80
         idx.hnsw.efSearch = 128
@@ -103,13 +103,14 @@ def same_model(manifest: dict, embedder: Embedder) -> bool:
     return ours.shape == theirs.shape and float(ours @ theirs) > 0.99
 
 
-def build_index(corpus_dir: Path, embedder: Embedder, *, progress: bool = True) -> Index:
+def build_index(corpus_dir: Path, embedder: Embedder, *, progress: bool = True,
+                ann_threshold: int = ANN_THRESHOLD) -> Index:
     """Ingest, chunk and embed a corpus into an in-memory index."""
     articles = load_corpus(corpus_dir)
     chunks = chunk_corpus(articles)
     texts, owners = _view_map(chunks)
     vectors = embedder.encode(texts, progress=progress and len(texts) > 256)
-    idx = make_faiss_index(vectors)
+    idx = make_faiss_index(vectors, ann_threshold)
     related = list(dict.fromkeys(r for a in articles for r in a.related))
     manifest = {
         "format": FORMAT,
@@ -220,7 +221,7 @@ def load_index(index_dir: Path, *, model: str, corpus_dir: Path | None = None) -
     return Index(chunks=chunks, faiss_index=fidx, view_chunk=owners, manifest=manifest, related=related)
 
 
-def open_index(index_dir: Path, corpus_dir: Path, embedder: Embedder) -> Index:
+def open_index(index_dir: Path, corpus_dir: Path, embedder: Embedder, ann_threshold: int = ANN_THRESHOLD) -> Index:
     """Load the index, or rebuild it (one log line saying why) when missing, stale or corrupt.
 
     When the rebuilt index cannot be saved (read-only folder) it is served from memory.
@@ -236,7 +237,7 @@ def open_index(index_dir: Path, corpus_dir: Path, embedder: Embedder) -> Index:
     except IndexFileError as e:
         reason = str(e).split("; run")[0]
     log.warning("askknee: %s; rebuilding it from %s", reason, corpus_dir)
-    index = build_index(corpus_dir, embedder)
+    index = build_index(corpus_dir, embedder, ann_threshold=ann_threshold)
     try:
         save_index(index, index_dir)
     except OSError as e:

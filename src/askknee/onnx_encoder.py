@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from .files import atomic_write
+from .settings import default_cache_dir
 
 log = logging.getLogger("askknee")
 
@@ -67,11 +68,8 @@ class ModelSpec:
 
 
 def cache_dir() -> Path:
-    """$ASKKNEE_CACHE_DIR, else $XDG_CACHE_HOME/askknee, else ~/.cache/askknee."""
-    if os.environ.get("ASKKNEE_CACHE_DIR"):
-        return Path(os.environ["ASKKNEE_CACHE_DIR"]).expanduser()
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base).expanduser() / "askknee"
+    """Where exported models are kept: the settings' `cache_dir`."""
+    return default_cache_dir()
 
 
 def _read_json(path: Path) -> dict | list:
@@ -281,10 +279,11 @@ def min_cosine(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def verify(encoder: OrtEncoder, reference) -> float:
-    """Lowest cosine between the encoder's and the reference embedder's vectors on fixed texts."""
+    """Lowest cosine between the encoder's and the reference sentence-transformers model's vectors
+    on fixed texts."""
     texts = list(VERIFY_TEXTS)
     ours = np.vstack([encoder.encode(texts), encoder.encode(texts[:1])])
-    theirs = reference.encode(texts)
+    theirs = np.asarray(reference.encode(texts, normalize_embeddings=True, convert_to_numpy=True), dtype=np.float32)
     return min_cosine(ours, np.vstack([theirs, theirs[:1]]))
 
 
@@ -357,11 +356,11 @@ def export_main(argv: list[str]) -> int:
     """
     model_dir, out = argv
     try:
-        from .embedding import SentenceTransformerEmbedder
+        from sentence_transformers import SentenceTransformer
 
         spec = inspect_model(model_dir)
-        reference = SentenceTransformerEmbedder(str(model_dir))
-        data = export_onnx(reference.model, spec)
+        reference = SentenceTransformer(str(model_dir), device="cpu")
+        data = export_onnx(reference, spec)
         cos = verify(OrtEncoder(data, spec), reference)
         if not cos >= MIN_COSINE:  # also catches NaN
             raise Unsupported(f"exported vectors differ from sentence-transformers (cosine {cos:.5f})")

@@ -22,6 +22,7 @@ import copy
 import logging
 import re
 import threading
+from dataclasses import dataclass
 
 import bm25s
 import numpy as np
@@ -33,17 +34,14 @@ from .chunking import search_text
 from .embedding import Embedder, get_embedder
 from .errors import QueryError
 from .index import Index, open_index
+from .params import Params, load_params
+from .profile import Profile, load_profile
+from .scoring import blend_centred, fuse, saturate
 from .settings import Settings
 from .types import Hit
-from .vocabulary import Speller, expand_query
+from .vocabulary import GENERAL, Speller, Vocabulary
 
 MODES = ("fused", "dense", "lexical")
-# Share of the mean-centred cosine in the dense score (0: plain cosine). Fitted on the dev
-# questions: more centring ranks better but narrows the gap between in-scope and out-of-scope
-# questions (the topic direction is what says "this is about the article"). With two views per
-# passage, 0.6 ranked best on dev (MRR 0.890 against 0.872 at 0.4) and still declines every
-# out-of-scope dev question over a range of thresholds (0.34-0.38).
-CENTERING = 0.6
 logging.getLogger("bm25s").setLevel(logging.WARNING)  # its index-building debug lines reach stderr
 
 
@@ -81,36 +79,77 @@ class LexicalIndex:
         return np.asarray(self._bm25.get_scores(tokens), dtype=np.float32)
 
 
-class Retriever:
-    """Finds the passages that answer a question; `search` returns ranked `Hit`s."""
+@dataclass(frozen=True)
+class Query:
+    """A question as the retriever reads it: as typed, as searched (typos repaired, lay wording
+    expanded) and the model's vector of the searched text (before the query adapter)."""
 
-    def __init__(self, index: Index, embedder: Embedder, settings: Settings | None = None, *,
-                 center: float = CENTERING, rewrite: bool = True,
-                 adapter: adapters.QueryAdapter | None = None):
+    text: str
+    searched: str
+    vector: np.ndarray
+
+
+class Retriever:
+    """Finds the passages that answer a question: `query` reads it once, `rank` returns `Hit`s
+    (`search` does both)."""
+
+    def __init__(self, index: Index, embedder: Embedder, params: Params | None = None, *, rewrite: bool = True,
+                 adapter: adapters.QueryAdapter | None = None, profile: Profile | None = None):
+        """`profile` is the corpus's: its lay vocabulary is tried before the general one."""
         self.index = index
         self.embedder = embedder
-        self.settings = settings or Settings()
-        self.center = center
+        self.params = params or Params()
         self.rewrite = rewrite
         self.adapter = adapter
+        self.profile = profile or Profile()
+        self.vocabulary = Vocabulary(self.profile.vocabulary) if self.profile.vocabulary else GENERAL
         texts = [search_text(c) for c in index.chunks]
         self.lexical = LexicalIndex(texts)
-        self.speller = Speller(texts)
+        self.speller = Speller(texts, self.vocabulary)
         self._n = len(index.chunks)
         self._centering = _centering(index.faiss_index, index.view_chunk)
 
     def variant(self, **options) -> "Retriever":
-        """The same index and models with other options (`center`, `rewrite`, `adapter`), for comparisons."""
+        """The same index and models with other options (`params`, `rewrite`, `adapter`)."""
         other = copy.copy(self)
         for name, value in options.items():
-            if name not in ("center", "rewrite", "adapter"):
+            if name not in ("params", "rewrite", "adapter"):
                 raise TypeError(f"unknown retriever option {name!r}")
             setattr(other, name, value)
         return other
 
+    def query(self, question: str) -> Query:
+        """The question read once: rewritten and embedded (what triage, retrieval and scope share)."""
+        searched = self.rewrite_query(question.strip())
+        return Query(question, searched, self.embedder.encode([searched])[0])
+
+    def rank(self, query: Query, k: int = 5, mode: str = "fused") -> list[Hit]:
+        """Top-k passages for a read question, best first."""
+        _check(k, mode)
+        vector = None if mode == "lexical" else self._adapted(np.asarray(query.vector, np.float32).reshape(1, -1))[0]
+        return self._score(query.searched, vector, mode, k)
+
+    # What the corpus says, as the lexical index reads it (for the scope judge and related articles).
+    def stems(self, text: str) -> set[str]:
+        """A text's stems as the lexical index makes them."""
+        return set(self.lexical.tokenize([text])[0])
+
+    @property
+    def corpus_stems(self) -> set[str]:
+        return self.lexical.vocabulary
+
+    def fix_word(self, word: str) -> str:
+        """The corpus word a mistyped word most likely meant (or the word)."""
+        return self.speller.fix(word)
+
+    @property
+    def related(self):
+        """The related-article links of the corpus's pages."""
+        return self.index.related
+
     def rewrite_query(self, question: str) -> str:
         """What is searched for: typos repaired, lay wording expanded."""
-        return expand_query(self.speller.correct(question)) if self.rewrite else question
+        return self.vocabulary.expand(self.speller.correct(question)) if self.rewrite else question
 
     def question_vectors(self, questions: list[str]) -> np.ndarray:
         """Embeddings of the rewritten questions, through the query adapter if there is one."""
@@ -126,13 +165,19 @@ class Retriever:
 
     @classmethod
     def from_settings(cls, settings: Settings | None = None, *, use_adapter: bool = True) -> "Retriever":
-        """Open (or rebuild) the index named by the settings and wrap it, with the query adapter saved
-        beside it unless `use_adapter` is false (as when fitting a new one)."""
+        """Open (or rebuild) the index named by the settings and wrap it, with its parameters (and any
+        overrides in the settings) and the query adapter saved beside it unless `use_adapter` is false
+        (as when fitting a new one)."""
         settings = settings or Settings()
-        embedder = get_embedder(settings.model)
-        index = open_index(settings.index_dir, settings.corpus_dir, embedder)
-        fitted = adapters.load(settings.index_dir, index.manifest) if use_adapter else None
-        return cls(index, embedder, settings, adapter=fitted)
+        embedder = get_embedder(settings.model, settings.backend)
+        index = open_index(settings.index_dir, settings.corpus_dir, embedder, settings.ann_threshold)
+        params = load_params(settings.index_dir).with_(**settings.param_overrides())
+        fitted = adapters.load(settings.index_dir, index.manifest, params) if use_adapter else None
+        return cls(index, embedder, params, adapter=fitted, profile=load_profile(settings.corpus_dir))
+
+    @property
+    def center(self) -> float:
+        return self.params.centering
 
     @property
     def chunks(self):
@@ -163,15 +208,12 @@ class Retriever:
         return out
 
     def _score(self, question: str, qvec: np.ndarray | None, mode: str, k: int) -> list[Hit]:
-        w = self.settings.dense_weight
-        h = self.settings.lexical_halfpoint
         n = self._n
         views = self.index.faiss_index.ntotal  # a passage may have several views
         dense = (self._dense(qvec, max(200, 20 * k) if views > 2000 else views) if mode != "lexical"
                  else np.zeros(n, np.float32))
         if mode != "dense":
-            raw = self.lexical.scores(question)
-            lexical = raw / (raw + h)
+            lexical = saturate(self.lexical.scores(question), self.params.lexical_halfpoint)
         else:
             lexical = np.zeros(n, np.float32)
         if mode == "dense":
@@ -179,10 +221,10 @@ class Retriever:
         elif mode == "lexical":
             base = lexical
         else:
-            base = w * dense + (1 - w) * lexical
+            base = fuse(dense, lexical, self.params.dense_weight)
         remembered = final = base
         if mode == "fused" and self.adapter is not None:
-            remembered, final = self.adapter.lifts(base, qvec)
+            remembered, final = self.adapter.lifts(base, qvec, self.params)
         k = min(k, n)
         top = np.argpartition(-final, k - 1)[:k] if k < n else np.arange(n)
         # Ties broken by corpus order, so rankings are deterministic.
@@ -203,10 +245,7 @@ class Retriever:
                      vectors: np.ndarray | None = None) -> list[list[Hit]]:
         """Top-k passages for each question; embeds all questions in one call (unless `vectors`,
         their `embed` vectors, are given)."""
-        if k < 1:
-            raise QueryError(f"k must be at least 1 (got {k})")
-        if mode not in MODES:
-            raise QueryError(f"unknown retrieval mode {mode!r}; use one of {', '.join(MODES)}")
+        _check(k, mode)
         questions = [q.strip() for q in questions]
         for q in questions:
             if not q:
@@ -219,13 +258,11 @@ class Retriever:
         return [self._score(q, v, mode, k) for q, v in zip(searched, vecs)]
 
 
-def blend_centred(sims, qm, m2, view_mean, view_norm, center: float, xp=np):
-    """(1 - center) * cos(q, v) + center * cos(q - m, v - m), from q·v, q·m, |m|², v·m and |v - m|
-    (unit q and v), without storing centred vectors. `xp` is numpy or torch: serving and the
-    adapter's training (`adapter.py`, which needs gradients) share this one formula."""
-    qnorm = xp.sqrt(xp.clip(1.0 - 2.0 * qm + m2, 1e-12, None))
-    centred = (sims - qm - view_mean + m2) / (qnorm * view_norm)
-    return (1 - center) * sims + center * centred
+def _check(k: int, mode: str) -> None:
+    if k < 1:
+        raise QueryError(f"k must be at least 1 (got {k})")
+    if mode not in MODES:
+        raise QueryError(f"unknown retrieval mode {mode!r}; use one of {', '.join(MODES)}")
 
 
 def _centering(fidx, view_chunk: np.ndarray):
@@ -250,16 +287,3 @@ def _centering(fidx, view_chunk: np.ndarray):
     view_mean = (vecs @ means.T)[np.arange(len(slot)), slot].astype(np.float32)
     view_norm = np.sqrt(np.clip(1.0 - 2.0 * view_mean + mm[slot], 1e-12, None)).astype(np.float32)
     return means, mm, slot, view_mean, view_norm
-
-
-# Ablations compared by `askknee eval` (name -> the default retriever with one thing switched off).
-VARIANTS = {
-    "fused-no-rewrite": lambda r: r.variant(rewrite=False),
-    "fused-plain-cosine": lambda r: r.variant(center=0.0),
-}
-# Shown only when the index has a query adapter.
-ADAPTER_VARIANTS = {
-    "fused-no-adapter": lambda r: r.variant(adapter=None),
-    "fused-no-question-memory": lambda r: r.variant(adapter=r.adapter.without_memory()),
-    "fused-no-passage-prototypes": lambda r: r.variant(adapter=r.adapter.without_prototypes()),
-}

@@ -65,12 +65,15 @@ _WORD = re.compile(r"[A-Za-z][A-Za-z-]+(?:'[A-Za-z]+)?")
 class Terms:
     """What the corpus says in words: its stems, and which of a question's words it never uses."""
 
-    def __init__(self, stem: Callable[[str], set[str]], vocabulary: set[str], correct: Callable[[str], str]):
+    def __init__(self, stem: Callable[[str], set[str]], vocabulary: set[str], correct: Callable[[str], str],
+                 expand: Callable[[str], str] = expand_query):
         """`stem` gives a text's stems as the lexical index makes them; `vocabulary` is the corpus's
-        stems; `correct` repairs a typed word against the corpus (so a typo is not a new subject)."""
+        stems; `correct` repairs a typed word against the corpus (so a typo is not a new subject);
+        `expand` adds the clinical wording of lay terms (the retriever's vocabulary)."""
         self.stem = stem
         self.vocabulary = vocabulary
         self.correct = correct
+        self.expand = expand
 
     @cached_property
     def _known(self) -> set[str]:
@@ -93,20 +96,19 @@ class Terms:
         words = [w for w in words if "'" not in w]
         out = []
         for i, w in enumerate(words):
-            if _is_function_word(w) or self.is_known(w) or self.is_known(self.correct(w)) or _is_lay_term(w):
+            if _is_function_word(w) or self.is_known(w) or self.is_known(self.correct(w)) or self._is_lay_term(w):
                 continue
             # Part of a multi-word lay term ("charley horse"), which the neighbour alone is not.
             pairs = [(words[j], " ".join(words[j:j + 2]) if j < i else f"{w} {words[j]}")
                      for j in (i - 1, i + 1) if 0 <= j < len(words)]
-            if any(_is_lay_term(p) and not _is_lay_term(n) for n, p in pairs):
+            if any(self._is_lay_term(p) and not self._is_lay_term(n) for n, p in pairs):
                 continue
             if w.lower() not in out:
                 out.append(w.lower())
         return out
 
-
-def _is_lay_term(text: str) -> bool:
-    return expand_query(text) != text
+    def _is_lay_term(self, text: str) -> bool:
+        return self.expand(text) != text
 
 
 def _is_function_word(word: str) -> bool:
@@ -255,13 +257,6 @@ def estimator(part: dict):
     clf.coef_, clf.intercept_ = np.asarray([part["coef"]], float), np.asarray([part["intercept"]], float)
     clf.classes_ = np.array([0, 1])
     return make_pipeline(scaler, clf)
-
-
-def numbers(pipeline, features: Sequence[str]) -> dict:
-    """What `estimator` rebuilds a fitted StandardScaler + LogisticRegression pipeline from."""
-    scaler, clf = pipeline[0], pipeline[-1]
-    return {"features": list(features), "mean": scaler.mean_.tolist(), "scale": scaler.scale_.tolist(),
-            "coef": clf.coef_[0].tolist(), "intercept": float(clf.intercept_[0])}
 
 
 @dataclass(frozen=True)

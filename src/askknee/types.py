@@ -106,6 +106,11 @@ class Hit:
     memory: float = 0.0
     prototype: float = 0.0
 
+    def parts(self) -> dict[str, float]:
+        """The score's breakdown: dense, lexical, fused, and each lift."""
+        return {"dense": self.dense, "lexical": self.lexical, "fused": self.fused, "memory": self.memory,
+                "prototype": self.prototype}
+
 
 @dataclass(frozen=True)
 class Source:

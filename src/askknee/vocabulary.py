@@ -2,7 +2,8 @@
 
 Visitors say "charley horse", "physio" or "pills"; articles say "muscle spasm", "physical
 therapy" and "medications". Matching terms add the other wording to the query.
-Entries are general English consumer-health vocabulary, not tied to any one article.
+Entries here are general English consumer-health vocabulary; a corpus adds its own (its subject's
+lay names) in its profile (`profile.py`), tried first.
 
 Visitors also mistype ("dehydation", "relife"). A word that is neither English (SymSpell's
 bundled frequency dictionary) nor in the corpus is replaced by the nearest corpus word within
@@ -14,7 +15,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from functools import lru_cache
 
 from .lazy import Once
@@ -23,12 +24,6 @@ from .lazy import Once
 # Longer, more specific phrases first: a span matched once is not matched again, so
 # "hot water bottle" means heat therapy and not also drinking water.
 LAY_TO_CLINICAL: dict[str, str] = {
-    r"heating pad|hot water bottle|warm (bath|compress)|heat (pack|pad)s?|hot pack": "heat therapy",
-    r"ice packs?|cold packs?|frozen peas|ice": "cold therapy",
-    r"charley ?horses?|charlie ?horses?|cramp(s|ing|ed)?|crampy": "muscle spasm cramp",
-    r"twitch(es|ing|y)?|jump(s|ing|y)|flutter(s|ing)?|quiver(s|ing)?": "twitching spasm",
-    r"lock(s|ed|ing)? up|seiz(e|es|ed|ing) up|clench(es|ed|ing)?( up)?|tight(ens|ening)?|knot(s|ted)?":
-        "tightening spasm",
     r"physio(therapy|therapist)?|pt|rehab": "physical therapy",
     r"pills?|meds|painkillers?|tablets?|ibuprofen|advil|tylenol|paracetamol|aspirin|naproxen": "medications pain relievers",
     r"doc|gp|physician|clinic|appointment": "doctor healthcare professional provider",
@@ -115,26 +110,51 @@ LAY_TO_CLINICAL: dict[str, str] = {
     r"keep(ing)? an eye on|pay(ing)? attention|watch (out )?for|look out for|monitor(ing)?": "monitoring track note patterns",
 }
 
-_COMPILED = [(re.compile(rf"\b(?:{k})\b", re.IGNORECASE), v) for k, v in LAY_TO_CLINICAL.items()]
 # Words the speller must not "repair": apostrophe-less contractions ("havent" -> "have" and
 # "doesnt" -> "does" flip a question's meaning) and lay words the vocabulary knows ("xray").
 _CONTRACTIONS = (r"(?:do|does|did|has|have|had|is|are|was|were|ca|wo|could|would|should|must|need|ai)nt|"
                  r"(?:i|you|we|they|he|she|it|that|what|who|there|where)(?:s|re|ve|ll|d|m)")
 _CONTRACTION = re.compile(_CONTRACTIONS, re.IGNORECASE)
-_KEEP = re.compile(_CONTRACTIONS + "|" + "|".join(f"(?:{k})" for k in LAY_TO_CLINICAL), re.IGNORECASE)
 _WORD = re.compile(r"[A-Za-z]+")
 
 
+class Vocabulary:
+    """The lay -> clinical table: a corpus's own entries (`extra`, from its profile) first, then the
+    general ones."""
+
+    def __init__(self, extra: Mapping[str, str] | None = None):
+        extra = dict(extra or {})
+        self.table = {**extra, **{k: v for k, v in LAY_TO_CLINICAL.items() if k not in extra}}
+        self._compiled = [(re.compile(rf"\b(?:{k})\b", re.IGNORECASE), v) for k, v in self.table.items()]
+        self._keep = re.compile(_CONTRACTIONS + "|" + "|".join(f"(?:{k})" for k in self.table), re.IGNORECASE)
+
+    def expansion(self, question: str) -> str:
+        """Clinical wording for the lay terms in a question ("" if none)."""
+        extra: list[str] = []
+        rest = question
+        for pattern, words in self._compiled:
+            if pattern.search(rest):
+                rest = pattern.sub(" ", rest)
+                if words not in extra:
+                    extra.append(words)
+        return " ".join(extra)
+
+    def expand(self, question: str) -> str:
+        """The question plus the clinical wording of any lay terms it uses."""
+        extra = self.expansion(question)
+        return f"{question} {extra}" if extra else question
+
+    def keeps(self, word: str) -> bool:
+        """Whether the speller must leave a word alone (a contraction, or a lay word the table knows)."""
+        return bool(self._keep.fullmatch(word))
+
+
+GENERAL = Vocabulary()
+
+
 def expansion(question: str) -> str:
-    """Clinical wording for the lay terms in a question ("" if none)."""
-    extra: list[str] = []
-    rest = question
-    for pattern, words in _COMPILED:
-        if pattern.search(rest):
-            rest = pattern.sub(" ", rest)
-            if words not in extra:
-                extra.append(words)
-    return " ".join(extra)
+    """Clinical wording for the general lay terms in a question ("" if none)."""
+    return GENERAL.expansion(question)
 
 
 def is_contraction(word: str) -> bool:
@@ -143,9 +163,8 @@ def is_contraction(word: str) -> bool:
 
 
 def expand_query(question: str) -> str:
-    """The question plus the clinical wording of any lay terms it uses."""
-    extra = expansion(question)
-    return f"{question} {extra}" if extra else question
+    """The question plus the clinical wording of any general lay terms it uses."""
+    return GENERAL.expand(question)
 
 
 @lru_cache(maxsize=1)
@@ -175,9 +194,10 @@ def english_words() -> frozenset[str]:
 class Speller:
     """Repairs mistyped query words using the corpus's own vocabulary (SymSpell)."""
 
-    def __init__(self, texts: Iterable[str]):
+    def __init__(self, texts: Iterable[str], vocabulary: Vocabulary = GENERAL):
         counts = Counter(w.lower() for t in texts for w in _WORD.findall(t))
-        for words in LAY_TO_CLINICAL.values():
+        self._vocabulary = vocabulary
+        for words in vocabulary.table.values():
             counts.update(w for w in words.split() if w not in counts)
         self._counts = counts
         self._known = english_words() | set(counts)
@@ -196,7 +216,7 @@ class Speller:
     def fix(self, word: str) -> str:
         """The corpus word a mistyped word most likely meant, or the word itself."""
         w = word.lower()
-        if len(w) < 3 or w in self._known or _KEEP.fullmatch(w):
+        if len(w) < 3 or w in self._known or self._vocabulary.keeps(w):
             return word
         try:
             from symspellpy import Verbosity

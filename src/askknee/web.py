@@ -14,53 +14,22 @@ import re
 import threading
 import time
 from collections import Counter
-from dataclasses import dataclass, field
 from pathlib import Path
 
-# Before gradio is imported anywhere: it reads this at import and at Blocks creation.
-os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
-
-from .answering import Answerer, error_answer  # noqa: E402
-from .types import Answer  # noqa: E402
-
-from .messages import DISCLAIMER, DISCLAIMER_SHORT, TYPED_LIMIT  # noqa: E402
-from .public import PublicGuard  # noqa: E402
+from .answering import Answerer, error_answer
+from .messages import DISCLAIMER, DISCLAIMER_SHORT, TYPED_LIMIT
+from .public import PublicGuard
+from .settings import Settings
+from .types import Answer
 
 log = logging.getLogger(__name__)
 
 STATIC = Path(__file__).parent / "static"
-TITLE = "Ask about knee muscle spasms"
 MAX_API_TURNS = 10  # visitor messages kept per API session: enough for follow-ups, bounded memory
 MAX_TYPED = 4000  # characters the page sends at most; the reply reads the first 1,000 and says so
 API_SESSION_TTL = 3600  # seconds an idle API conversation is kept in memory
 # Every ASCII punctuation character can be backslash-escaped in CommonMark.
 _MD_PUNCT = r"""!"#$%&'()*+,\-./:;<=>?@\[\\\]^_`{|}~"""
-
-
-def _env(name: str, default: str) -> str:
-    return os.environ.get(f"ASKKNEE_{name}", default)
-
-
-@dataclass(frozen=True)
-class WebSettings:
-    """Serving knobs; defaults plus ASKKNEE_* / GRADIO_* environment overrides."""
-
-    host: str = field(default_factory=lambda: os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"))
-    port: int = field(default_factory=lambda: int(os.environ.get("GRADIO_SERVER_PORT", "7860")))
-    # Sub-path when served behind a reverse proxy, e.g. "/askknee" (Gradio's own variable also works).
-    root_path: str = field(default_factory=lambda: _env("ROOT_PATH", os.environ.get("GRADIO_ROOT_PATH", "")))
-    # CSP frame-ancestors source list, e.g. "'self' https://docus.ai"; empty = any site may frame the chat.
-    frame_ancestors: str = field(default_factory=lambda: _env("FRAME_ANCESTORS", ""))
-    # Sites whose pages may call the server (the <gradio-app> web component), space-separated origins;
-    # empty = only the chat's own pages.
-    allowed_origins: tuple[str, ...] = field(default_factory=lambda: tuple(_env("ALLOWED_ORIGINS", "").split()))
-    # Route listings and monitoring, for operators only.
-    expose_internals: bool = field(default_factory=lambda: _env("EXPOSE_INTERNALS", "") in ("1", "true", "yes"))
-    # Answers are CPU-bound and take milliseconds: a few workers drain a long queue quickly.
-    concurrency: int = field(default_factory=lambda: int(_env("CONCURRENCY", "4")))
-    max_queue: int = field(default_factory=lambda: int(_env("MAX_QUEUE", "200")))
-    # Opt-in JSON-lines file for like/dislike votes (never the visitor's text); empty = memory only.
-    feedback_file: str = field(default_factory=lambda: _env("FEEDBACK_FILE", ""))
 
 
 # --- visitor text -----------------------------------------------------------------------------
@@ -172,8 +141,15 @@ def _article(answerer: Answerer) -> tuple[str, str]:
     return f"{len(titles)} health articles", ""
 
 
+def page_title(answerer: Answerer) -> str:
+    """The page's heading: the corpus profile's title, else "Ask about" the article."""
+    return answerer.profile.title or f"Ask about {_article(answerer)[0]}"
+
+
 def faq_examples(answerer: Answerer, n: int = 4) -> list[str]:
-    """The first FAQ questions of the corpus, as example questions."""
+    """The corpus profile's example questions, else the first FAQ questions of the corpus."""
+    if answerer.profile.examples:
+        return list(answerer.profile.examples[:n])
     seen: list[str] = []
     for c in answerer.retriever.chunks:
         if c.kind == "faq" and c.question and c.question not in seen:
@@ -198,12 +174,12 @@ def _theme():
     return gr.themes.Default(primary_hue="teal", font=system, font_mono=mono)
 
 
-def build_demo(answerer: Answerer | None = None, settings: WebSettings | None = None, feedback: Feedback | None = None):
+def build_demo(answerer: Answerer | None = None, settings: Settings | None = None, feedback: Feedback | None = None):
     """The Gradio Blocks: header, chat (examples, follow-ups, retry/undo, votes), disclaimer, `/chat` API."""
     import gradio as gr
 
-    settings = settings or WebSettings()
-    answerer = answerer or Answerer.from_settings()
+    settings = settings or Settings()
+    answerer = answerer or Answerer.from_settings(settings)
     feedback = feedback or Feedback(settings.feedback_file or None)
     title, url = _article(answerer)
     article = f"[{title}]({url})" if url else title
@@ -240,16 +216,17 @@ def build_demo(answerer: Answerer | None = None, settings: WebSettings | None = 
             history, message = super()._pop_last_user_message(history)
             return history, unescape_visitor_text(message) if isinstance(message, str) else message
 
-    with gr.Blocks(title=TITLE, fill_height=True, fill_width=True, analytics_enabled=False) as demo:
+    title = page_title(answerer)
+    with gr.Blocks(title=title, fill_height=True, fill_width=True, analytics_enabled=False) as demo:
         gr.Markdown(
-            f"# {TITLE}\nAnswers come only from the article {article}, each with a link to its section.",
+            f"# {title}\nAnswers come only from the article {article}, each with a link to its section.",
             elem_id="askknee-header",
         )
         chatbot = gr.Chatbot(
             label="Conversation", show_label=False, scale=1, height="60vh", min_height=280, autoscroll=False,
             sanitize_html=True, render_markdown=True, latex_delimiters=[], allow_tags=False,
             feedback_options=("Like", "Dislike"), buttons=["copy"], elem_id="askknee-chat",
-            placeholder="Ask a question about knee muscle spasms, or pick an example below.",
+            placeholder=answerer.profile.placeholder,
         )
         chatbot.like(on_like, None, None, api_visibility="private", queue=False)
         chat_ui = _ChatInterface(
@@ -260,6 +237,7 @@ def build_demo(answerer: Answerer | None = None, settings: WebSettings | None = 
                                submit_btn=True, stop_btn=False, autofocus=False),
             examples=faq_examples(answerer) or None, run_examples_on_click=True, cache_examples=False,
             api_name="chat_ui", api_visibility="private", fill_height=True, flagging_mode="never",
+            analytics_enabled=False,
         )
         gr.Markdown(f"**Disclaimer.** {DISCLAIMER}", elem_id="askknee-disclaimer")
         # The program API: `Client(url).predict(message, api_name="/chat")`.
@@ -277,13 +255,13 @@ def build_demo(answerer: Answerer | None = None, settings: WebSettings | None = 
 
 # --- serving ---------------------------------------------------------------------------------------
 
-def build_app(demo=None, settings: WebSettings | None = None):
+def build_app(demo=None, settings: Settings | None = None):
     """FastAPI app: the chat at `/`, the example host page, and `/gradio.js` for `<gradio-app>` embedding."""
     import gradio as gr
     from fastapi import FastAPI
     from fastapi.responses import FileResponse
 
-    settings = settings or WebSettings()
+    settings = settings or Settings()
     demo = demo or build_demo(settings=settings)
     app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
 
@@ -312,17 +290,12 @@ def launch(host: str | None = None, port: int | None = None) -> None:
     """Serve the chat (blocking). Loads the index (rebuilt only when stale) and warms the model first."""
     import uvicorn
 
-    from dataclasses import replace
-
-    from .onnx_encoder import cache_dir
-
-    settings = WebSettings()
-    settings = replace(settings, host=host or settings.host, port=port or settings.port)
+    settings = Settings().with_(host=host, port=port)
     # Libraries Gradio loads while serving keep font lists and such in the visitor-free project cache,
     # not in the home folder.
-    os.environ.setdefault("MPLCONFIGDIR", str(cache_dir() / "matplotlib"))
+    os.environ.setdefault("MPLCONFIGDIR", str(settings.cache_dir / "matplotlib"))
     started = time.perf_counter()
-    answerer = Answerer.from_settings()
+    answerer = Answerer.from_settings(settings)
     answerer.warm_up()  # loads the model, the suggestions and the scope judge's words now, not on a visitor's question
     answerer.reply("What is a knee muscle spasm?")  # and the rest of a reply's path
     app = build_app(build_demo(answerer, settings), settings)

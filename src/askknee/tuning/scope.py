@@ -24,7 +24,7 @@ import numpy as np
 
 from .. import adapter as adapters
 from ..errors import QueryError
-from ..evaluation import DATA_DIR, load_split, read_queries
+from .beir import DATA_DIR, load_split, read_queries
 from ..jsonl import parse_jsonl, read_text
 from ..scope import (
     CLARIFY,
@@ -34,7 +34,6 @@ from ..scope import (
     ScopeModel,
     focus_features,
     masked,
-    numbers,
     question_features,
 )
 from ..textmodel import make_vectorizers, vocabularies_of
@@ -74,6 +73,13 @@ class Case:
         return bool(words) and any(w[:5] == word[:5] for w in words)
 
 
+def numbers(pipeline, features: Sequence[str]) -> dict:
+    """What `estimator` rebuilds a fitted StandardScaler + LogisticRegression pipeline from."""
+    scaler, clf = pipeline[0], pipeline[-1]
+    return {"features": list(features), "mean": scaler.mean_.tolist(), "scale": scaler.scale_.tolist(),
+            "coef": clf.coef_[0].tolist(), "intercept": float(clf.intercept_[0])}
+
+
 def labelled_questions(split: str) -> list[dict]:
     """The scope set of a split, the out-of-scope retrieval queries and the answer set's rows
     (dev only for the last two: their test halves were seen by earlier sessions)."""
@@ -106,8 +112,8 @@ def make_cases(answerer, rows: Sequence[dict], retriever=None) -> list[Case]:
     plain = retriever.adapter is None
     out = []
     for row in rows:
-        vector = retriever.embed([row["text"]])[0]
-        hits = retriever.search(row["text"], k=8, vector=vector)
+        query = retriever.query(row["text"])
+        vector, hits = query.vector, retriever.rank(query, k=8)
         candidates = tuple(judge.terms.unknown(row["text"]))
         near = tuple(judge.nearness(list(candidates))) if candidates else ()
         central = tuple(judge.nearness.centrality(list(candidates), vector)) if candidates else ()

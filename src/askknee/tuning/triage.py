@@ -87,7 +87,7 @@ def load_questions(split: str) -> list[Message]:
     (and measure) that a visitor describing their cramp is not in danger. Each writer's questions
     form a group, so cross-validation holds them out together; the retrieval questions, written in
     waves, form five groups."""
-    from ..evaluation import load_split
+    from .beir import load_split
 
     out = [Message(q.id, q.text, NONE, writer=f"retrieval-{_number(q.id) % 5}", source="questions")
            for q in load_split(split).queries]

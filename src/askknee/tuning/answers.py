@@ -20,13 +20,13 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from . import messages as M
-from .answering import Answerer
-from .compose import passage_text
-from .errors import QueryError
-from .jsonl import parse_jsonl, read_text
-from .settings import Settings
-from .types import Answer
+from .. import messages as M
+from ..answering import Answerer
+from ..compose import passage_text
+from ..errors import QueryError
+from ..jsonl import parse_jsonl, read_text
+from ..settings import Settings
+from ..types import Answer
 
 KINDS = ("in_scope", "out_of_scope", "safety", "conversation", "chitchat")
 _NUMBER_WITH_UNIT = re.compile(
@@ -75,7 +75,7 @@ def answer_title(answer: Answer) -> str:
 def ungrounded_sentences(answer: Answer, article_text: str) -> list[str]:
     """Sentences of the reply that are neither article text (passages, headings, linked titles)
     nor fixed sentences of ours (`messages.py`, the reply's notices and suggested questions)."""
-    from .chunking import split_sentences
+    from ..chunking import split_sentences
 
     title = answer_title(answer)
     fixed = [f.replace("{title}", title) for f in M.FIXED] + list(answer.notices) + list(answer.suggestions)
@@ -187,23 +187,15 @@ def metrics(outcomes: list[Outcome]) -> dict:
     }
 
 
-def _answerer(args) -> Answerer:
-    settings = Settings().with_(
-        corpus_dir=Path(args.corpus) if getattr(args, "corpus", None) else None,
-        index_dir=Path(args.index) if getattr(args, "index", None) else None,
-        model=getattr(args, "model", None),
-    )
-    return Answerer.from_settings(settings)
 
-
-def cli_main(args) -> int:
+def main(settings: Settings, answers: str | None = None, as_json: bool = False) -> int:
     """`askknee eval --answers [FILE]`: the five figures and the misses."""
-    rows = load_answer_set(getattr(args, "answers", None))
-    answerer = _answerer(args)
+    rows = load_answer_set(answers)
+    answerer = Answerer.from_settings(settings)
     figures, outcomes = evaluate(answerer, rows)
     by_split = {s: metrics([o for o in outcomes if o.split == s]) for s in ("dev", "test")}
     misses = [o for o in outcomes if not o.ok]
-    if getattr(args, "json", False):
+    if as_json:
         print(json.dumps({"all": figures, **by_split, "misses": [o.__dict__ for o in misses]}, indent=2))
         return 0
     print(f"answer set: {len(rows)} rows")

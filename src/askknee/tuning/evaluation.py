@@ -1,4 +1,4 @@
-"""Retrieval evaluation: labelled BEIR data, TREC runs, trec_eval-compatible metrics, reading budgets.
+"""Retrieval evaluation: trec_eval-compatible metrics and reading budgets over BEIR data (`beir.py`).
 
 - Labelled questions live in `data/eval/` in BEIR layout (`queries.jsonl`, `qrels/<split>.tsv`);
   each question also carries a short answer phrase quoted from the article, so any system's
@@ -18,16 +18,13 @@ import re
 import statistics
 import sys
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import QueryError
-from .jsonl import read_jsonl, read_text
+from ..errors import QueryError
+from .beir import DATA_DIR, OOS_SPLIT, LabelledSet, Qrels, Run, load_split, ranked_ids, read_qrels, read_queries, read_run
 
-DATA_DIR = Path(__file__).parent / "data" / "eval"
-SPLITS = ("dev", "test")
-OOS_SPLIT = "oos"
 BUDGETS = (300, 600)
 DEPTH = 10  # passages ranked per question
 RANK_MEASURES = ("R@1", "R@3", "R@5", "RR@10", "nDCG@10", "Success@1", "Success@3")
@@ -35,130 +32,6 @@ RANK_MEASURES = ("R@1", "R@3", "R@5", "RR@10", "nDCG@10", "Success@1", "Success@
 LABELS = {"R@1": "R@1", "R@3": "R@3", "R@5": "R@5", "RR@10": "MRR@10", "nDCG@10": "nDCG@10",
           "Success@1": "S@1", "Success@3": "S@3", "hit@300": "hit@300", "hit@600": "hit@600"}
 METRICS = tuple(LABELS)
-
-Qrels = dict[str, dict[str, int]]   # query id -> passage id -> relevance grade
-Run = dict[str, dict[str, float]]   # query id -> passage id -> score
-
-
-# ---------------------------------------------------------------- labelled data
-
-
-@dataclass(frozen=True)
-class Query:
-    id: str
-    text: str
-    split: str
-    answers: tuple[str, ...] = ()   # any one of them, found in the passages, answers the question
-    style: str = ""
-
-
-@dataclass(frozen=True)
-class LabelledSet:
-    split: str
-    queries: tuple[Query, ...]
-    qrels: Qrels = field(default_factory=dict)
-
-    @property
-    def answers(self) -> dict[str, tuple[str, ...]]:
-        return {q.id: q.answers for q in self.queries}
-
-
-def _read_lines(path: Path) -> list[str]:
-    return read_text(path).splitlines()
-
-
-def read_queries(path: Path) -> list[Query]:
-    """BEIR queries.jsonl; `metadata.answer` may be one phrase or a list of alternatives."""
-    out = []
-    for n, row in read_jsonl(path):
-        try:
-            meta = row.get("metadata") or {}
-            answer = meta.get("answer") or ()
-            out.append(Query(id=str(row["_id"]), text=str(row["text"]), split=str(meta.get("split", "")),
-                             answers=(answer,) if isinstance(answer, str) else tuple(answer),
-                             style=str(meta.get("style", ""))))
-        except (KeyError, TypeError, AttributeError):
-            raise QueryError(f"{path}:{n}: expected a JSON object with \"_id\" and \"text\"") from None
-    return out
-
-
-def write_queries(queries: Iterable[Query], path: Path) -> None:
-    with open(path, "w", encoding="utf-8") as f:
-        for q in queries:
-            answer = q.answers[0] if len(q.answers) == 1 else list(q.answers)
-            meta = {"split": q.split, "answer": answer, "style": q.style}
-            f.write(json.dumps({"_id": q.id, "text": q.text, "metadata": meta}, ensure_ascii=False) + "\n")
-
-
-def read_qrels(path: Path) -> Qrels:
-    """BEIR qrels (`query-id corpus-id score`, header optional) or TREC qrels (`qid 0 docid rel`)."""
-    qrels: Qrels = {}
-    for n, line in enumerate(_read_lines(path), start=1):
-        parts = line.split()
-        if not parts or (n == 1 and parts[0] == "query-id"):
-            continue
-        if len(parts) == 3:
-            qid, doc, rel = parts
-        elif len(parts) == 4:
-            qid, _, doc, rel = parts
-        else:
-            raise QueryError(f"{path}:{n}: expected 3 (BEIR) or 4 (TREC) columns, got {len(parts)}")
-        try:
-            qrels.setdefault(qid, {})[doc] = int(rel)
-        except ValueError:
-            raise QueryError(f"{path}:{n}: relevance {rel!r} is not a whole number") from None
-    return qrels
-
-
-def write_qrels(qrels: Qrels, path: Path, *, trec: bool = False) -> None:
-    """BEIR tsv with header, or TREC's four columns."""
-    with open(path, "w", encoding="utf-8") as f:
-        if not trec:
-            f.write("query-id\tcorpus-id\tscore\n")
-        for qid, docs in qrels.items():
-            for doc, rel in docs.items():
-                f.write(f"{qid} 0 {doc} {rel}\n" if trec else f"{qid}\t{doc}\t{rel}\n")
-
-
-def read_run(path: Path) -> Run:
-    """TREC run: `qid Q0 docid rank score tag` per line."""
-    run: Run = {}
-    for n, line in enumerate(_read_lines(path), start=1):
-        parts = line.split()
-        if not parts:
-            continue
-        if len(parts) != 6:
-            raise QueryError(f"{path}:{n}: a TREC run line has 6 columns (qid Q0 docid rank score tag)")
-        try:
-            run.setdefault(parts[0], {})[parts[2]] = float(parts[4])
-        except ValueError:
-            raise QueryError(f"{path}:{n}: score {parts[4]!r} is not a number") from None
-    return run
-
-
-def ranked_ids(scores: Mapping[str, float]) -> list[str]:
-    """Passage ids best first; ties by id, as trec_eval breaks them."""
-    return [d for d, _ in sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))]
-
-
-def write_run(run: Run, path: Path, tag: str = "askknee") -> None:
-    with open(path, "w", encoding="utf-8") as f:
-        for qid, scores in run.items():
-            for rank, doc in enumerate(ranked_ids(scores), start=1):
-                f.write(f"{qid} Q0 {doc} {rank} {scores[doc]:.6f} {tag}\n")
-
-
-def load_split(split: str, data_dir: Path = DATA_DIR) -> LabelledSet:
-    """The labelled questions of one split (`dev`, `test`) or the out-of-scope set (`oos`)."""
-    data_dir = Path(data_dir)
-    if split == OOS_SPLIT:
-        return LabelledSet(OOS_SPLIT, tuple(read_queries(data_dir / "queries-out-of-scope.jsonl")))
-    if split not in SPLITS:
-        raise QueryError(f"unknown split {split!r}; use one of {', '.join(SPLITS)}")
-    qrels = read_qrels(data_dir / "qrels" / f"{split}.tsv")
-    queries = tuple(q for q in read_queries(data_dir / "queries.jsonl") if q.id in qrels)
-    return LabelledSet(split, queries, qrels)
-
 
 # ---------------------------------------------------------------- metrics
 
@@ -275,10 +148,21 @@ def retriever_search(retriever, mode: str, k: int = DEPTH) -> SearchFn:
     return search
 
 
+# Ablations compared by `askknee eval` (name -> the default retriever with one thing switched off).
+VARIANTS = {
+    "fused-no-rewrite": lambda r: r.variant(rewrite=False),
+    "fused-plain-cosine": lambda r: r.variant(params=r.params.with_(centering=0.0)),
+}
+# Shown only when the index has a query adapter.
+ADAPTER_VARIANTS = {
+    "fused-no-adapter": lambda r: r.variant(adapter=None),
+    "fused-no-question-memory": lambda r: r.variant(adapter=r.adapter.without_memory()),
+    "fused-no-passage-prototypes": lambda r: r.variant(adapter=r.adapter.without_prototypes()),
+}
+
+
 def retriever_configs(retriever) -> dict[str, SearchFn]:
     """The configurations compared by `askknee eval`: dense, lexical, fused and its variants."""
-    from .retrieval import ADAPTER_VARIANTS, VARIANTS
-
     configs = {mode: retriever_search(retriever, mode) for mode in ("dense", "lexical", "fused")}
     variants = {**VARIANTS, **(ADAPTER_VARIANTS if retriever.adapter is not None else {})}
     for name, make in variants.items():
@@ -409,62 +293,59 @@ def write_report(out_dir: Path, split: str, results: Sequence[ConfigResult],
 # ---------------------------------------------------------------- command line
 
 
-def _score_run_file(args) -> int:
-    if not args.qrels:
+def score_run_file(run_path: Path, qrels_path: Path | None, corpus_dir: Path, as_json: bool = False) -> int:
+    """`askknee eval --run RUN --qrels QRELS`: rank metrics of a TREC run (and text hit rates when
+    the run ranks our passages for our labelled questions)."""
+    if not qrels_path:
         raise QueryError("--run needs --qrels QRELS (BEIR tsv or TREC qrels)")
-    qrels = read_qrels(Path(args.qrels))
-    run = read_run(Path(args.run))
+    qrels = read_qrels(Path(qrels_path))
+    run = read_run(Path(run_path))
     if not qrels:
-        raise QueryError(f"{args.qrels} has no judgements")
+        raise QueryError(f"{qrels_path} has no judgements")
     metrics = rank_metrics(qrels, run)
     # Text hit rates too, when the run's passages are ours and its questions are labelled.
     try:
-        from .chunking import chunk_corpus
-        from .cli import _settings
-        from .ingest import load_corpus
+        from ..chunking import chunk_corpus
+        from ..ingest import load_corpus
 
-        texts = {c.id: c.text for c in chunk_corpus(load_corpus(_settings(args).corpus_dir))}
+        texts = {c.id: c.text for c in chunk_corpus(load_corpus(corpus_dir))}
         answers = {q.id: q.answers for q in read_queries(DATA_DIR / "queries.jsonl") if q.id in qrels}
         passages = {q: [texts[d] for d in ranked_ids(run.get(q, {}))[:DEPTH] if d in texts] for q in answers}
         if answers and all(d in texts for docs in run.values() for d in docs):
             metrics.update(hit_rates(passages, answers))
     except Exception:  # noqa: BLE001 - hit rates are a bonus; rank metrics stand alone
         pass
-    result = ConfigResult(Path(args.run).name, metrics, run, {}, {})
-    if args.json:
+    result = ConfigResult(Path(run_path).name, metrics, run, {}, {})
+    if as_json:
         print(json.dumps(results_json("run", [result], len(qrels)), indent=2))
     else:
-        print(f"{Path(args.run).name} against {args.qrels}: {len(qrels)} questions\n")
+        print(f"{Path(run_path).name} against {qrels_path}: {len(qrels)} questions\n")
         print(format_table([result]))
     return 0
 
 
-def cli_main(args) -> int:
-    """`askknee eval`: score every retriever configuration on a split, or score a TREC run."""
-    if getattr(args, "run", None):
-        return _score_run_file(args)
-    from .cli import _settings
-    from .retrieval import Retriever
+def main(settings, split: str = "dev", as_json: bool = False, report: Path | None = None) -> int:
+    """`askknee eval`: score every retriever configuration on a split (and write a report)."""
+    from ..retrieval import Retriever
 
-    settings = _settings(args)
     retriever = Retriever.from_settings(settings)
-    labelled = load_split(args.split)
-    results = evaluate(retriever, args.split)
-    if args.json:
-        print(json.dumps(results_json(args.split, results, len(labelled.queries)), indent=2))
+    labelled = load_split(split)
+    results = evaluate(retriever, split)
+    if as_json:
+        print(json.dumps(results_json(split, results, len(labelled.queries)), indent=2))
     else:
-        print(f"split {args.split}: {len(labelled.queries)} questions, model {settings.model}\n")
+        print(f"split {split}: {len(labelled.queries)} questions, model {settings.model}\n")
         print(format_table(results))
     fitted_on = (retriever.adapter.meta.get("fitted_on") if retriever.adapter is not None else None)
-    if fitted_on == args.split:
-        print(f"note: the query adapter was fitted on these {args.split} questions, so the figures with it "
+    if fitted_on == split:
+        print(f"note: the query adapter was fitted on these {split} questions, so the figures with it "
               "are in-sample; `askknee fit-adapter --cv 5` prints out-of-fold ones", file=sys.stderr)
-    if args.report:
+    if report:
         oos = load_split(OOS_SPLIT)
         fused = next(r for r in results if r.name == "fused")
         oos_result = score_config("fused", retriever_search(retriever, "fused"), oos)
         curve = threshold_curve(fused, labelled.qrels, oos_result.top_scores)
-        paths = write_report(Path(args.report), args.split, results, curve, "fused",
-                             settings.answer_threshold, len(oos.queries))
+        paths = write_report(Path(report), split, results, curve, "fused",
+                             retriever.params.answer_threshold, len(oos.queries))
         print(f"wrote {', '.join(str(p) for p in paths)}", file=sys.stderr)
     return 0
