@@ -32,13 +32,15 @@ def main(argv=None) -> int:
         size = dir_size_mb(Path(tmp))
     from askknee.embedding import get_embedder
     from askknee.index import build_index
+    from askknee.settings import Settings
 
-    emb = get_embedder(a.model)
+    settings = Settings.from_env()
+    emb = get_embedder(a.model, settings.backend)
     emb.encode(["warm up"])
     runs, n = [], 0
     for _ in range(a.repeat):
         t = time.perf_counter()
-        idx = build_index(CORPUS, emb, progress=False)
+        idx = build_index(CORPUS, emb, progress=False, ann_threshold=settings.ann_threshold)
         runs.append(time.perf_counter() - t)
         n = len(idx.chunks)
     warm = summary_ms(runs)

@@ -39,17 +39,20 @@ def _flat(vectors: np.ndarray):
 
 def build(size: int, work: Path, model: str) -> dict:
     from askknee.embedding import get_embedder
-    from askknee.index import ANN_THRESHOLD, build_index, save_index
+    from askknee.index import build_index, save_index
+    from askknee.settings import Settings
+
+    settings = Settings.from_env()
 
     corpus, index_dir = work / "corpus", work / "index"
     t = time.perf_counter()
     files = write_synthetic_corpus(corpus, size)
     gen_s = time.perf_counter() - t
-    embedder = get_embedder(model)
+    embedder = get_embedder(model, settings.backend)
     embedder.encode(["warm up"])  # model load is cold start, not build
     rss_before = rss_mb()
     t = time.perf_counter()
-    index = build_index(corpus, embedder, progress=False)
+    index = build_index(corpus, embedder, progress=False, ann_threshold=settings.ann_threshold)
     build_s = time.perf_counter() - t
     t = time.perf_counter()
     save_index(index, index_dir)
@@ -58,7 +61,7 @@ def build(size: int, work: Path, model: str) -> dict:
     return {"size": size, "passages": n, "vectors": int(index.faiss_index.ntotal), "files": files,
             "generate_s": round(gen_s, 2), "build_s": round(build_s, 2), "save_s": round(save_s, 2),
             "passages_per_s": round(n / build_s, 1), "faiss_index": type(index.faiss_index).__name__,
-            "ann_threshold": ANN_THRESHOLD, "index_mb": dir_size_mb(index_dir),
+            "ann_threshold": settings.ann_threshold, "index_mb": dir_size_mb(index_dir),
             "rss_before_build_mb": rss_before, "peak_rss_mb": peak_rss_mb()}
 
 
@@ -70,7 +73,7 @@ def query(size: int, work: Path, model: str, rounds: int, query_model: str | Non
 
     from common import _seed_sentences
 
-    settings = Settings().with_(corpus_dir=work / "corpus", index_dir=work / "index", model=model)
+    settings = Settings.from_env().with_(corpus_dir=work / "corpus", index_dir=work / "index", model=model)
     t = time.perf_counter()
     retriever = Retriever.from_settings(settings)
     open_s = time.perf_counter() - t
@@ -96,7 +99,8 @@ def query(size: int, work: Path, model: str, rounds: int, query_model: str | Non
         # with the index's for quality here; recall above uses the index's own model).
         from askknee.embedding import get_embedder
 
-        retriever = Retriever(retriever.index, get_embedder(query_model), settings)
+        retriever = Retriever(retriever.index, get_embedder(query_model, settings.backend), retriever.params,
+                              adapter=retriever.adapter, profile=retriever.profile)
         retriever.search(qs[0])
 
     t = time.perf_counter()

@@ -85,3 +85,24 @@ def test_every_setting_is_in_the_configuration_table():
     for name, spec in Settings.model_fields.items():
         aliases = spec.validation_alias.choices
         assert any(f"`{a}`" in table for a in aliases), f"{name} ({aliases}) is missing from docs/configuration.md"
+
+
+def test_only_our_variables_are_read_and_empty_ones_are_unset(monkeypatch):
+    monkeypatch.setenv("HOST", "0.0.0.0")
+    monkeypatch.setenv("PORT", "1")
+    monkeypatch.setenv("EXPOSE_INTERNALS", "1")
+    monkeypatch.setenv("ASKKNEE_PORT", "tcp://10.0.0.11:7860")  # what a Kubernetes service named askknee injects
+    monkeypatch.setenv("ASKKNEE_EXPOSE_INTERNALS", "")
+    monkeypatch.delenv("GRADIO_SERVER_PORT", raising=False)
+    monkeypatch.delenv("GRADIO_SERVER_NAME", raising=False)
+    s = Settings.from_env()
+    assert (s.host, s.port, s.expose_internals) == ("127.0.0.1", 7860, False)
+
+
+def test_a_bad_setting_is_one_line_and_exit_2(monkeypatch, capsys):
+    from askknee.cli import main
+
+    monkeypatch.setenv("ASKKNEE_ANN_THRESHOLD", "many")
+    assert main(["search", "why does my knee twitch"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "ASKKNEE_ANN_THRESHOLD" in err

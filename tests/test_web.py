@@ -176,7 +176,7 @@ def client_factory(fake_retriever):
     from fastapi.testclient import TestClient
 
     def make(**settings):
-        s = Settings(**settings)
+        s = Settings().with_(**settings)
         return TestClient(web.build_app(web.build_demo(Recorder(fake_retriever), s), s))
 
     return make

@@ -44,6 +44,7 @@ class AppServer:
     proc: subprocess.Popen
     started: float  # time.perf_counter() when `python app.py` was launched
     ready_after: float  # seconds until the page answered
+    log: str = ""  # the file the server's stdout and stderr go to
 
     def stop(self) -> None:
         if self.proc.poll() is None:
@@ -63,7 +64,7 @@ def start_app(extra_env: dict | None = None) -> AppServer:
     log = tempfile.NamedTemporaryFile("w+", prefix="askknee-app-", suffix=".log", delete=False)
     proc = subprocess.Popen([sys.executable, str(ROOT / "app.py")], cwd=ROOT, env=env,
                             stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    server = AppServer(f"http://127.0.0.1:{port}/", proc, started, 0.0)
+    server = AppServer(f"http://127.0.0.1:{port}/", proc, started, 0.0, log.name)
     atexit.register(server.stop)
     try:
         wait_http(server.url, READY_TIMEOUT, proc)

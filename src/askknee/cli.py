@@ -35,7 +35,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _settings(args) -> Settings:
-    return Settings().with_(
+    return Settings.from_env().with_(
         corpus_dir=Path(args.corpus) if getattr(args, "corpus", None) else None,
         index_dir=Path(args.index) if getattr(args, "index", None) else None,
         model=getattr(args, "model", None),

@@ -27,13 +27,15 @@ ROUTES = [
     ({"GET"}, r"/gradio_api/(?:theme\.css|info/?|startup-events|app_id/?|queue/status|queue/data)"),
     ({"GET"}, r"/gradio_api/heartbeat/[^/]+"),
     ({"POST"}, r"/gradio_api/(?:queue/join|cancel|reset/?)"),
-    ({"POST"}, r"/gradio_api/run/[^/]+/?"),
+    ({"POST"}, r"/gradio_api/run/predict/?"),  # the page's events outside the queue (votes)
 ]
 INTERNAL = r"/(?:openapi\.json|docs|redoc|monitoring(?:/.*)?|gradio_api/openapi\.json)"
 REFUSED = r"/gradio_api/(?:upload(?:_progress)?|file[=/].*|proxy=.*|stream/.*)"
 # The headers Gradio's client sends with a cross-origin call (the web component on a listed site).
 _REQUEST_HEADERS = b"content-type, x-gradio-user"
-MAX_BODY = 64 * 1024  # bytes: a message, its history and Gradio's envelope fit well within
+# Bytes: the page sends the conversation's history with each message (about 1.5 KB a turn), so this
+# holds hundreds of turns, and bounds what one request may make the server hold.
+MAX_BODY = 512 * 1024
 
 # Gradio's page runs inline scripts and styles and opens no other host; images are data or blob URLs.
 CSP = ("default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
@@ -55,7 +57,8 @@ class PublicGuard:
         self.queue_sessions = queue_sessions
         self.routes = [(methods, re.compile(p)) for methods, p in ROUTES]
         self.internal, self.refused = re.compile(INTERNAL), re.compile(REFUSED)
-        self.headers = [(b"x-content-type-options", b"nosniff"), (b"referrer-policy", b"no-referrer"),
+        # Vary on every response: a shared cache must not give one site's answer to another.
+        self.headers = [(b"x-content-type-options", b"nosniff"), (b"referrer-policy", b"no-referrer"), (b"vary", b"Origin"),
                         (b"permissions-policy", b"camera=(), microphone=(), geolocation=(), payment=()"),
                         (b"content-security-policy",
                          f"{CSP}; frame-ancestors {frame_ancestors.strip() or '*'}".encode())]
@@ -64,8 +67,8 @@ class PublicGuard:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         path = scope["path"]
-        root = scope.get("root_path", "")
-        if root and path.startswith(root):
+        root = scope.get("root_path", "").rstrip("/")
+        if root and (path == root or path.startswith(root + "/")):
             path = path[len(root):] or "/"
         method = scope["method"]
         origin = _header(scope, b"origin")
@@ -91,7 +94,12 @@ class PublicGuard:
         length = _header(scope, b"content-length")
         if length and (not length.isdigit() or int(length) > MAX_BODY):
             return await self._respond(send, 413, b'{"error": "request too large"}')
-        return await self.app(scope, _capped(receive), self._send_with_headers(send, origin if allowed_origin else ""))
+        if method == "POST":  # read whole (it is small) so that a body sent without a length is capped too
+            body = await _read_capped(receive)
+            if body is None:
+                return await self._respond(send, 413, b'{"error": "request too large"}')
+            receive = _replay(body, receive)
+        return await self.app(scope, receive, self._send_with_headers(send, origin if allowed_origin else ""))
 
     def _send_with_headers(self, send, cors_origin: str):
         async def wrapped(message):
@@ -101,12 +109,12 @@ class PublicGuard:
         return wrapped
 
     def _headers(self, headers, cors_origin: str, preflight: bool = False) -> list:
-        drop = {b"x-frame-options", b"content-security-policy"}
+        drop = {b"x-frame-options", b"content-security-policy", b"vary"}
         out = [(k, v) for k, v in headers if k.lower() not in drop and not k.lower().startswith(b"access-control-")]
         out += self.headers
         if cors_origin:
             out += [(b"access-control-allow-origin", cors_origin.encode()),
-                    (b"access-control-allow-credentials", b"true"), (b"vary", b"Origin")]
+                    (b"access-control-allow-credentials", b"true")]
             if preflight:
                 out += [(b"access-control-allow-methods", b"GET, POST"),
                         (b"access-control-allow-headers", _REQUEST_HEADERS), (b"access-control-max-age", b"600")]
@@ -130,17 +138,31 @@ def _same_origin(origin: str, host: str) -> bool:
     return bool(host) and urlsplit(origin).netloc.lower() == host.lower()
 
 
-def _capped(receive):
-    """`receive` that stops a body growing past `MAX_BODY` (one sent without a length)."""
-    seen = 0
+async def _read_capped(receive) -> bytes | None:
+    """The request body, or None once it grows past `MAX_BODY` (the rest is not read)."""
+    chunks, seen = [], 0
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":  # the client went away
+            break
+        chunks.append(message.get("body", b""))
+        seen += len(chunks[-1])
+        if seen > MAX_BODY:
+            return None
+        if not message.get("more_body", False):
+            break
+    return b"".join(chunks)
+
+
+def _replay(body: bytes, receive):
+    """`receive` that gives the app the body already read, then waits as the original would."""
+    sent = False
 
     async def wrapped():
-        nonlocal seen
-        message = await receive()
-        if message["type"] == "http.request":
-            seen += len(message.get("body", b""))
-            if seen > MAX_BODY:
-                raise ValueError("request body too large")
-        return message
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
     return wrapped
 

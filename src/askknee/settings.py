@@ -11,8 +11,10 @@ import os
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import AliasChoices, Field, field_validator
+from pydantic import AliasChoices, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from .errors import AskKneeError
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
 
@@ -21,6 +23,10 @@ def _project_root() -> Path:
     # In a source checkout the package sits at <root>/src/askknee; elsewhere use the cwd.
     here = Path(__file__).resolve().parents[2]
     return here if (here / "corpus").is_dir() else Path.cwd()
+
+
+class SettingsError(AskKneeError):
+    """An environment variable holds a value the setting cannot take."""
 
 
 def default_cache_dir() -> Path:
@@ -44,7 +50,8 @@ def prepare_process() -> None:
 class Settings(BaseSettings):
     """Paths, model, serving and exposure; see docs/configuration.md."""
 
-    model_config = SettingsConfigDict(frozen=True, populate_by_name=True, extra="ignore")
+    # Only the names below are read (no bare HOST or PORT); an empty variable counts as unset.
+    model_config = SettingsConfigDict(frozen=True, extra="ignore", env_ignore_empty=True)
 
     # Data and model
     corpus_dir: Path = Field(default_factory=lambda: _project_root() / "corpus",
@@ -60,8 +67,8 @@ class Settings(BaseSettings):
     lexical_halfpoint: float | None = Field(None, validation_alias=AliasChoices("ASKKNEE_LEXICAL_HALFPOINT"))
     answer_threshold: float | None = Field(None, validation_alias=AliasChoices("ASKKNEE_ANSWER_THRESHOLD"))
     # Web server
-    host: str = Field("127.0.0.1", validation_alias=AliasChoices("ASKKNEE_HOST", "GRADIO_SERVER_NAME"))
-    port: int = Field(7860, validation_alias=AliasChoices("ASKKNEE_PORT", "GRADIO_SERVER_PORT"))
+    host: str = Field("127.0.0.1", validation_alias=AliasChoices("GRADIO_SERVER_NAME"))
+    port: int = Field(7860, validation_alias=AliasChoices("GRADIO_SERVER_PORT"))
     root_path: str = Field("", validation_alias=AliasChoices("ASKKNEE_ROOT_PATH", "GRADIO_ROOT_PATH"))
     concurrency: int = Field(4, ge=1, validation_alias=AliasChoices("ASKKNEE_CONCURRENCY"))
     max_queue: int = Field(200, ge=1, validation_alias=AliasChoices("ASKKNEE_MAX_QUEUE"))
@@ -81,6 +88,16 @@ class Settings(BaseSettings):
     @classmethod
     def _backend(cls, value):
         return str(value).strip().lower() or "onnx"
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        """The settings of this process; a bad value is our error, naming the variable."""
+        try:
+            return cls()
+        except ValidationError as e:
+            problems = "; ".join(f"{'/'.join(map(str, err['loc']))}: {err['msg']}" for err in e.errors())
+            raise SettingsError(f"a setting in the environment is not valid ({problems}); fix or unset it "
+                                "(docs/configuration.md lists them)") from None
 
     def with_(self, **changes) -> Settings:
         """A copy with the given fields changed (None leaves a field as it is)."""

@@ -247,7 +247,8 @@ def build_demo(answerer: Answerer | None = None, settings: Settings | None = Non
         api_btn = gr.Button(visible=False)
         api_btn.click(api_chat, [api_in, turns], [api_out, turns], api_name="chat",
                       api_description="Ask a question; successive calls from one client are one conversation.")
-    demo.queue(default_concurrency_limit=settings.concurrency, max_size=settings.max_queue)
+    # api_open=False: the chat runs only through the queue, so its limits hold for every caller.
+    demo.queue(default_concurrency_limit=settings.concurrency, max_size=settings.max_queue, api_open=False)
     demo.askknee_feedback = feedback  # type: ignore[attr-defined]  # for tests and operators
     demo.askknee_chat = chat_ui  # type: ignore[attr-defined]
     return demo
@@ -290,14 +291,14 @@ def launch(host: str | None = None, port: int | None = None) -> None:
     """Serve the chat (blocking). Loads the index (rebuilt only when stale) and warms the model first."""
     import uvicorn
 
-    settings = Settings().with_(host=host, port=port)
+    settings = Settings.from_env().with_(host=host, port=port)
     # Libraries Gradio loads while serving keep font lists and such in the visitor-free project cache,
     # not in the home folder.
     os.environ.setdefault("MPLCONFIGDIR", str(settings.cache_dir / "matplotlib"))
     started = time.perf_counter()
     answerer = Answerer.from_settings(settings)
     answerer.warm_up()  # loads the model, the suggestions and the scope judge's words now, not on a visitor's question
-    answerer.reply("What is a knee muscle spasm?")  # and the rest of a reply's path
+    answerer.reply((faq_examples(answerer, 1) or [_article(answerer)[0]])[0])  # and the rest of a reply's path
     app = build_app(build_demo(answerer, settings), settings)
     print(f"askknee: ready in {time.perf_counter() - started:.1f}s on http://{settings.host}:{settings.port}"
           f"{settings.root_path}/", flush=True)
