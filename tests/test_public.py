@@ -138,7 +138,10 @@ def test_a_start_with_an_empty_home_writes_nothing_outside_the_project_cache(tmp
     home = tmp_path / "home"
     home.mkdir()
     cache = os.environ.get("ASKKNEE_CACHE_DIR") or str(os.path.join(os.path.expanduser("~"), ".cache", "askknee"))
-    server = start_app({"HOME": str(home), "ASKKNEE_CACHE_DIR": cache, "XDG_CACHE_HOME": str(home / ".cache")})
+    tmp = tmp_path / "tmp"  # Gradio's default working folder lives under the temp folder
+    tmp.mkdir()
+    server = start_app({"HOME": str(home), "ASKKNEE_CACHE_DIR": cache, "XDG_CACHE_HOME": str(home / ".cache"),
+                        "TMPDIR": str(tmp)})
     try:
         with urllib.request.urlopen(server.url, timeout=30) as r:
             assert r.status == 200
@@ -154,5 +157,6 @@ def test_a_start_with_an_empty_home_writes_nothing_outside_the_project_cache(tmp
     finally:
         server.stop()
     assert [str(p.relative_to(home)) for p in home.rglob("*")] == []
+    assert [str(p.relative_to(tmp)) for p in tmp.rglob("*")] == []
     log = Path(server.log).read_text().splitlines()
     assert len(log) == 1 and log[0].startswith("askknee: ready"), log  # one line per event: the start

@@ -45,6 +45,8 @@ def prepare_process() -> None:
     # runtime loads.
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    # Gradio's working folder (it makes one at start; the chat stores nothing in it): in our cache, not /tmp.
+    os.environ.setdefault("GRADIO_TEMP_DIR", str(default_cache_dir() / "gradio"))
 
 
 class Settings(BaseSettings):
