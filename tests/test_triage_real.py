@@ -59,8 +59,7 @@ def test_dose_questions_get_no_amounts(answerer, text):
     "does cold therapy numb the pain?",
     "is heat or ice better?",
     "my knee twitches after long runs, is that normal?",
-    pytest.param("can I take a pain reliever for a spasm?", marks=pytest.mark.xfail(
-        strict=True, reason="known miss: the classifier gives it red-flag guidance (severe pain)")),
+    "can I take a pain reliever for a spasm?",
 ])
 def test_ordinary_questions_are_not_triaged(answerer, text):
     verdict = answerer.triager.assess(text)
