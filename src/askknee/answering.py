@@ -132,10 +132,8 @@ class Answerer:
     def _several_articles(self) -> bool:
         return len({c.article_id for c in self.retriever.chunks}) > 1
 
-    def decide(self, query: Query | str, k: int = SEARCH_K) -> Decision:
-        """Retrieve and judge scope for a resolved question (read by `Retriever.query`, or its text)."""
-        if isinstance(query, str):
-            query = self.retriever.query(query)
+    def decide(self, query: Query, k: int = SEARCH_K) -> Decision:
+        """Retrieve and judge scope for a resolved question, read by `Retriever.query`."""
         question = query.text
         hits = tuple(self.retriever.rank(query, k=k))
         related = self.related.about(question)

@@ -30,6 +30,7 @@ from .embedding import Embedder
 from .errors import IndexFileError
 from .files import atomic_write, fsync_dir
 from .ingest import corpus_sha256, load_corpus
+from .settings import ANN_THRESHOLD
 from .types import Chunk, RelatedLink
 
 log = logging.getLogger("askknee")
@@ -40,7 +41,6 @@ CHUNKS = "chunks.jsonl"
 MANIFEST = "manifest.json"
 PROBE_TEXT = "askknee index probe: knee muscle spasm"
 # Exact search is fast enough below this many vectors; above it an HNSW graph keeps p95 low.
-ANN_THRESHOLD = 50_000  # vectors; Settings.ann_threshold (ASKKNEE_ANN_THRESHOLD) overrides it
 
 
 @dataclass

@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 from bm25s.stopwords import STOPWORDS_EN_PLUS
 
-from .textmodel import arrays_of, logistic, make_vectorizers, vocabularies_from
+from .textmodel import arrays_of, first_fitted, logistic, make_vectorizers, vocabularies_from
 from .types import Hit
 from .vocabulary import english_frequency, expand_query, is_contraction
 
@@ -343,30 +343,26 @@ def save_model(model: ScopeModel, folder: Path) -> None:
 
 def load_model(folders: Sequence[Path], fitted_for: Callable[[dict], bool]) -> ScopeModel | None:
     """The first scope judge in `folders` fitted for this embedding model, or None with one warning."""
-    problems = []
-    for folder in folders:
-        path = Path(folder) / JUDGE_FILE
-        if not path.exists():
-            continue
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-            body = (Path(folder) / WORDING_FILE).read_bytes()
-            if hashlib.sha256(body).hexdigest() != data.get("wording_sha256"):
-                raise ValueError(f"{WORDING_FILE} does not match {JUDGE_FILE}")
-            with np.load(io.BytesIO(body), allow_pickle=False) as z:
-                wording = (vocabularies_from(z), z["coef"], z["intercept"])
-            if wording[1].shape[-1] != sum(len(t) for t, _ in wording[0]):
-                raise ValueError(f"{WORDING_FILE}'s arrays do not fit together")
-            model = replace(ScopeModel.from_json(data), wording=wording)
-        except (OSError, ValueError, TypeError, KeyError) as e:
-            problems.append(f"{folder}: {e}")
-            continue
-        if fitted_for(model.meta.get("fitted_for") or {}):
-            return model
-        problems.append(f"{folder}: fitted for another embedding model")
-    log.warning("askknee: no usable scope judge (%s); answering on the top score alone; run "
-                "`askknee fit-scope --out DIR`", "; ".join(problems) or "none found")
-    return None
+    model, problems = first_fitted(folders, _read, fitted_for)
+    if model is None:
+        log.warning("askknee: no usable scope judge (%s); answering on the top score alone; run "
+                    "`askknee fit-scope --out DIR`", "; ".join(problems) or "none found")
+    return model
+
+
+def _read(folder: Path) -> ScopeModel | None:
+    path = folder / JUDGE_FILE
+    if not path.exists():
+        return None
+    data = json.loads(path.read_text(encoding="utf-8"))
+    body = (folder / WORDING_FILE).read_bytes()
+    if hashlib.sha256(body).hexdigest() != data.get("wording_sha256"):
+        raise ValueError(f"{WORDING_FILE} does not match {JUDGE_FILE}")
+    with np.load(io.BytesIO(body), allow_pickle=False) as z:
+        wording = (vocabularies_from(z), z["coef"], z["intercept"])
+    if wording[1].shape[-1] != sum(len(t) for t, _ in wording[0]):
+        raise ValueError(f"{WORDING_FILE}'s arrays do not fit together")
+    return replace(ScopeModel.from_json(data), wording=wording)
 
 
 class ScopeJudge:

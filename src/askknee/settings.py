@@ -17,6 +17,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from .errors import AskKneeError
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
+ANN_THRESHOLD = 50_000  # vectors above which the index is HNSW instead of exact
 
 
 def _project_root() -> Path:
@@ -63,7 +64,7 @@ class Settings(BaseSettings):
     model: str = Field(DEFAULT_MODEL, validation_alias=AliasChoices("ASKKNEE_MODEL"))
     backend: str = Field("onnx", validation_alias=AliasChoices("ASKKNEE_BACKEND"))
     cache_dir: Path = Field(default_factory=default_cache_dir, validation_alias=AliasChoices("ASKKNEE_CACHE_DIR"))
-    ann_threshold: int = Field(50_000, validation_alias=AliasChoices("ASKKNEE_ANN_THRESHOLD"))
+    ann_threshold: int = Field(ANN_THRESHOLD, validation_alias=AliasChoices("ASKKNEE_ANN_THRESHOLD"))
     # Overrides of the index's params.json (unset: the file's values)
     dense_weight: float | None = Field(None, validation_alias=AliasChoices("ASKKNEE_DENSE_WEIGHT"))
     lexical_halfpoint: float | None = Field(None, validation_alias=AliasChoices("ASKKNEE_LEXICAL_HALFPOINT"))

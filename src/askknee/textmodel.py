@@ -3,7 +3,8 @@ kept as plain arrays (no pickles) and rebuilt to serve."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 
 import numpy as np
 
@@ -52,3 +53,22 @@ def vocabularies_from(z) -> tuple:
     """The vocabularies saved by `arrays_of` in an open npz."""
     return tuple((tuple(z[f"terms_{n}"].tolist()), z[f"idf_{n}"])
                  for n in range(sum(k.startswith("terms_") for k in z.files)))
+
+
+def first_fitted(folders: Sequence[Path], read: Callable[[Path], object | None],
+                 fitted_for: Callable[[dict], bool]) -> tuple[object | None, list[str]]:
+    """The first model `read(folder)` finds in `folders` (None: no model there) whose `meta["fitted_for"]`
+    passes `fitted_for`, and what was wrong with the folders tried before it."""
+    problems = []
+    for folder in folders:
+        try:
+            model = read(Path(folder))
+        except (OSError, ValueError, TypeError, KeyError) as e:
+            problems.append(f"{folder}: {e}")
+            continue
+        if model is None:
+            continue
+        if fitted_for(model.meta.get("fitted_for") or {}):
+            return model, problems
+        problems.append(f"{folder}: fitted for another embedding model")
+    return None, problems

@@ -31,7 +31,7 @@ import numpy as np
 
 from . import safety
 from .errors import IndexFileError
-from .textmodel import arrays_of, logistic, make_vectorizers, vocabularies_from
+from .textmodel import arrays_of, first_fitted, logistic, make_vectorizers, vocabularies_from
 
 log = logging.getLogger("askknee")
 
@@ -177,25 +177,17 @@ def save_model(model: TriageModel, index_dir: Path) -> None:
 def load_model(folders: Sequence[Path], fitted_for: Callable[[dict], bool]) -> TriageModel | None:
     """The first classifier in `folders` fitted for this embedding model (`fitted_for` checks its
     fingerprint), or None with one warning saying what to run."""
-    advice = "safety triage uses its rules only; run `askknee fit-triage --out DIR`"
-    problems = []
-    for folder in folders:
-        mpath, fpath = Path(folder) / META_FILE, Path(folder) / MODEL_FILE
-        if not mpath.exists():
-            continue
-        try:
-            model = _read(mpath, fpath)
-        except (OSError, ValueError, TypeError, KeyError) as e:
-            problems.append(f"{folder}: {e}")
-            continue
-        if fitted_for(model.meta.get("fitted_for") or {}):
-            return model
-        problems.append(f"{folder}: fitted for another embedding model")
-    log.warning("askknee: no usable triage classifier (%s); %s", "; ".join(problems) or "none found", advice)
-    return None
+    model, problems = first_fitted(folders, _read, fitted_for)
+    if model is None:
+        log.warning("askknee: no usable triage classifier (%s); safety triage uses its rules only; run "
+                    "`askknee fit-triage --out DIR`", "; ".join(problems) or "none found")
+    return model
 
 
-def _read(mpath: Path, fpath: Path) -> TriageModel:
+def _read(folder: Path) -> TriageModel | None:
+    mpath, fpath = folder / META_FILE, folder / MODEL_FILE
+    if not mpath.exists():
+        return None
     meta = json.loads(mpath.read_text(encoding="utf-8"))
     body = fpath.read_bytes()
     if hashlib.sha256(body).hexdigest() != meta.get("sha256"):
