@@ -15,6 +15,7 @@ from askknee.scope import (
     CLARIFY,
     DECLINE,
     FOCUS_FEATURES,
+    Neighbours,
     Scope,
     ScopeJudge,
     ScopeModel,
@@ -103,6 +104,45 @@ def test_save_and_load(tmp_path):
     assert loaded.answerable({"top": 0.9}) > 0.9 > 0.1 > loaded.answerable({"top": 0.1})
 
 
+def unit(*v):
+    v = np.asarray(v, np.float32)
+    return v / np.linalg.norm(v)
+
+
+NEIGHBOURS = Neighbours(np.stack([unit(1, 0, 0), unit(0, 1, 0), unit(0, 0, 1)]), np.array([True, False, True]),
+                        ("knee", "knee", "other"))
+
+
+def test_labelled_neighbours_speak_only_for_their_article():
+    near = NEIGHBOURS.features(unit(1, 1, 0), "knee")
+    assert near == {"near_in": pytest.approx(0.7071, abs=1e-3), "near_out": pytest.approx(0.7071, abs=1e-3),
+                    "labelled": 1.0}
+    assert NEIGHBOURS.features(unit(0, 1, 0), "knee")["near_out"] == pytest.approx(1.0)
+    # "other" has no unanswerable labelled question, and nobody labelled any for "new" or without a vector.
+    for article, vector in (("other", unit(0, 0, 1)), ("new", unit(1, 0, 0)), ("knee", None)):
+        assert NEIGHBOURS.features(vector, article) == Neighbours.NEUTRAL
+
+
+def test_the_nearest_labelled_question_moves_the_judge(answerer, fake_retriever):
+    judge_part = linear(["near_in", "near_out"], [10.0, -10.0])
+    m = model()
+    m = ScopeModel(judge_part, m.focus, dict(THRESHOLDS), m.meta, wording=m.wording, neighbours=Neighbours(
+        np.stack([unit(1, 0), unit(0, 1)]), np.array([True, False]), ("knee-muscle-spasm",) * 2))
+    hits = fake_retriever.search("what causes knee spasms", k=3)
+    judge = ScopeJudge(answerer.scope.terms, m)
+    assert judge.judge("q", hits, unit(1, 0.1)).outcome == ANSWER
+    assert judge.judge("q", hits, unit(0.1, 1)).outcome == DECLINE
+    assert judge.judge("q", hits, None).features["labelled"] == 0.0
+
+
+def test_labelled_neighbours_are_saved_with_the_judge(tmp_path):
+    save_model(ScopeModel(**{**model().__dict__, "neighbours": NEIGHBOURS}), tmp_path)
+    loaded = load_model([tmp_path], lambda f: True)
+    assert loaded.neighbours.articles == NEIGHBOURS.articles
+    assert loaded.neighbours.features(unit(1, 1, 0), "knee") == pytest.approx(NEIGHBOURS.features(unit(1, 1, 0), "knee"),
+                                                                              abs=1e-3)
+
+
 def test_a_judge_for_another_model_or_damaged_is_refused(tmp_path, caplog):
     save_model(model(), tmp_path)
     with caplog.at_level(logging.WARNING, logger="askknee"):
@@ -177,3 +217,32 @@ def test_thresholds_follow_their_targets():
     assert t["answer"] == pytest.approx(0.52)  # right from 0.5 up, and never below the clarify threshold
     decided = outcomes(cases, judged, np.zeros(0), np.zeros(0, dtype=int), t)
     assert sum(o == DECLINE for o, _ in decided[:40]) == 2
+
+
+def test_a_writer_never_meets_their_own_questions_as_neighbours():
+    from askknee.tuning.scope import with_neighbours
+
+    def case(i, text, answerable, group, vector, plain=False):
+        return Case(str(i), text, answerable, frozenset(), "", group, {}, (), (), (), plain=plain,
+                    vector=unit(*vector), article="knee")
+
+    cases = [case(0, "a", True, "w1", (1, 0)), case(1, "b", False, "w1", (0, 1)),
+             case(2, "c", True, "w2", (1, 0.2)), case(3, "d", False, "w2", (0.2, 1)),
+             case(4, "a", True, "w1", (1, 0), plain=True)]
+    out = with_neighbours(cases)
+    assert out[0].features["near_in"] == pytest.approx(float(unit(1, 0.2) @ unit(1, 0)))  # w2's, not its own
+    assert out[0].features["labelled"] == 1.0
+    assert out[4].features == Neighbours.NEUTRAL  # ranked as an article without labelled questions
+
+
+def test_the_dev_questions_are_ranked_as_served(answerer):
+    from askknee.scope import Nearness
+    from askknee.tuning.scope import dev_cases
+
+    r = answerer.retriever
+    judge = ScopeJudge(answerer.scope.terms, model(), Nearness(r.embedder.encode, [c.text for c in r.chunks]))
+    cases = dev_cases(Answerer(r, answerer.params, scope=judge))
+    texts = {c.text for c in cases}
+    assert len(texts) > 1500 and {c.group.split("-")[0] for c in cases} >= {"scope", "retrieval", "oos", "answers"}
+    # Without a query adapter every case is ranked as an article without labelled questions is.
+    assert all(c.plain and c.features["labelled"] == 0.0 for c in cases)

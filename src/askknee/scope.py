@@ -4,14 +4,17 @@ One threshold on the top retrieval score cannot tell "is this leg-locking thing 
 person problem" (answered by "can affect individuals of any age") from "will my insurance cover
 an MRI for knee spasms" (not answered, though the imaging passage scores high). The judge reads
 more: the top scores and their parts, the margin to the next passages, whether dense and lexical
-retrieval agree, and the question's words the article never uses (how rare they are in English,
-how near in meaning to any word the article does use). A logistic regression fitted on labelled
+retrieval agree, the question's words the article never uses (how rare they are in English,
+how near in meaning to any word the article does use) and, for an article with labelled questions,
+how near the question is to the nearest one it answers and the nearest one it does not. A logistic
+regression fitted on labelled
 in- and out-of-scope questions (`askknee fit-scope`) turns them into a probability that the
 article answers the question; two thresholds split it into answer, clarify and decline.
 
 A second, word-level model picks the focus the article lacks ("insurance", "statins"), which the
 reply names first. The signals are read against the corpus, not against labelled questions for
-it, so an article nobody labelled questions for is judged by the same model.
+it, so an article nobody labelled questions for is judged by the same model (its labelled-question
+features neutral).
 """
 
 from __future__ import annotations
@@ -124,8 +127,10 @@ def rarity(word: str) -> float:
     return -math.log10((n + 1) / total) if total else 0.0
 
 
+NEIGHBOUR_FEATURES = ("near_in", "near_out", "labelled")
 FEATURES = ("top", "fused", "lift", "margin", "margin_mean", "dense", "lexical", "max_dense", "max_lexical",
-            "agree", "unknown", "unknown_share", "unknown_rarity", "unknown_nearness", "words", "wording")
+            "agree", "unknown", "unknown_share", "unknown_rarity", "unknown_nearness", "words", "wording",
+            *NEIGHBOUR_FEATURES)
 # The wording model reads the question with every word the corpus uses masked: "how much does KNOWN
 # KNOWN cost" or "will insurance cover KNOWN" reads the same over any article.
 WORDING = {"char_ngrams": (2, 5), "word_ngrams": (1, 2), "min_df": 2}
@@ -175,7 +180,43 @@ def question_features(question: str, hits: Sequence[Hit], terms: Terms,
         "unknown_nearness": min(near, default=1.0),
         "words": math.log1p(len(words)),
         "wording": 0.5,  # filled in by the judge's wording model
+        **Neighbours.NEUTRAL,  # filled in from the judge's labelled questions
     }
+
+
+@dataclass(frozen=True)
+class Neighbours:
+    """Labelled questions about an article, by meaning: how near a question is to the nearest one
+    the article answers and to the nearest one it does not. They speak only for the articles they
+    were written about; for any other (an article nobody labelled questions for) the features are
+    neutral and the judge reads the rest of the evidence."""
+
+    vectors: np.ndarray  # (n, dimension), unit length
+    answerable: np.ndarray  # (n,) bool
+    articles: tuple[str, ...]  # the article each question was asked about
+
+    NEUTRAL = {"near_in": 0.0, "near_out": 0.0, "labelled": 0.0}
+
+    @cached_property
+    def _by_article(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """Per article with both kinds of labelled question: their vectors (float32) and which are answerable."""
+        out = {}
+        articles = np.array(self.articles)
+        for article in set(self.articles):
+            rows = articles == article
+            answerable = np.asarray(self.answerable, bool)[rows]
+            if answerable.any() and not answerable.all():
+                out[article] = (np.ascontiguousarray(self.vectors[rows], dtype=np.float32), answerable)
+        return out
+
+    def features(self, vector: np.ndarray | None, article_id: str | None) -> dict[str, float]:
+        """The best cosine with the article's answerable and unanswerable labelled questions."""
+        found = self._by_article.get(article_id) if vector is not None else None
+        if found is None:
+            return dict(self.NEUTRAL)
+        vectors, answerable = found
+        sims = vectors @ np.asarray(vector, np.float32).reshape(-1)
+        return {"near_in": float(sims[answerable].max()), "near_out": float(sims[~answerable].max()), "labelled": 1.0}
 
 
 @dataclass(frozen=True)
@@ -269,6 +310,11 @@ class ScopeModel:
     thresholds: dict  # clarify, answer, focus
     meta: dict = field(default_factory=dict)
     wording: tuple | None = None  # (vocabularies, coef, intercept) of the masked-wording classifier
+    neighbours: Neighbours | None = None
+
+    def neighbour_features(self, vector: np.ndarray | None, article_id: str | None) -> dict[str, float]:
+        return (self.neighbours.features(vector, article_id) if self.neighbours is not None
+                else dict(Neighbours.NEUTRAL))
 
     def wording_probability(self, masked_texts: Sequence[str]) -> np.ndarray:
         """The wording model's probability that questions worded so are answered by their article."""
@@ -327,9 +373,13 @@ def save_model(model: ScopeModel, folder: Path) -> None:
     from .files import atomic_write
 
     vocabularies, coef, intercept = model.wording
+    nb = model.neighbours
+    # Our labelled questions' vectors, never a visitor's.
+    neighbours = {} if nb is None else {"nb_vectors": nb.vectors.astype(np.float16), "nb_answerable": nb.answerable,
+                                        "nb_articles": np.array(nb.articles, dtype=str)}
     buf = io.BytesIO()
     np.savez_compressed(buf, coef=np.asarray(coef, np.float32), intercept=np.asarray(intercept, np.float32),
-                        **arrays_of(vocabularies))
+                        **arrays_of(vocabularies), **neighbours)
     body = buf.getvalue()
     data = {**model.to_json(), "wording_sha256": hashlib.sha256(body).hexdigest()}
     try:
@@ -360,9 +410,13 @@ def _read(folder: Path) -> ScopeModel | None:
         raise ValueError(f"{WORDING_FILE} does not match {JUDGE_FILE}")
     with np.load(io.BytesIO(body), allow_pickle=False) as z:
         wording = (vocabularies_from(z), z["coef"], z["intercept"])
+        neighbours = (Neighbours(z["nb_vectors"], z["nb_answerable"].astype(bool), tuple(z["nb_articles"].tolist()))
+                      if "nb_vectors" in z.files else None)
     if wording[1].shape[-1] != sum(len(t) for t, _ in wording[0]):
         raise ValueError(f"{WORDING_FILE}'s arrays do not fit together")
-    return replace(ScopeModel.from_json(data), wording=wording)
+    if neighbours is not None and not (len(neighbours.vectors) == len(neighbours.answerable) == len(neighbours.articles)):
+        raise ValueError(f"{WORDING_FILE}'s labelled questions do not fit together")
+    return replace(ScopeModel.from_json(data), wording=wording, neighbours=neighbours)
 
 
 class ScopeJudge:
@@ -384,6 +438,7 @@ class ScopeJudge:
             top = features["top"]
             return Scope(ANSWER if hits and top >= self.threshold else DECLINE, top, features=features)
         features["wording"] = float(self.model.wording_probability([masked(question, self.terms)])[0])
+        features.update(self.model.neighbour_features(vector, hits[0].chunk.article_id if hits else None))
         p = self.model.answerable(features)
         t = self.model.thresholds
         outcome = ANSWER if p >= t["answer"] else CLARIFY if p >= t["clarify"] else DECLINE

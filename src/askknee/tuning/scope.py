@@ -15,14 +15,14 @@ import logging
 import re
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from importlib import resources
 from pathlib import Path
 
 import numpy as np
 
-from .. import adapter as adapters
+from . import adapter as adapters
 from ..errors import QueryError
 from .beir import DATA_DIR, load_split, read_queries
 from ..jsonl import parse_jsonl, read_text
@@ -30,7 +30,9 @@ from ..scope import (
     CLARIFY,
     DECLINE,
     FOCUS_FEATURES,
+    NEIGHBOUR_FEATURES,
     WORDING,
+    Neighbours,
     ScopeModel,
     focus_features,
     masked,
@@ -41,7 +43,7 @@ from ..textmodel import make_vectorizers, vocabularies_of
 log = logging.getLogger("askknee")
 
 JUDGE_FEATURES = ("top", "fused", "lift", "dense", "max_dense", "lexical", "margin_mean", "unknown_share",
-                  "unknown_rarity", "unknown_nearness", "words", "wording")
+                  "unknown_rarity", "unknown_nearness", "words", "wording", *NEIGHBOUR_FEATURES)
 TARGETS = {"declined_answerable": 0.03, "confident_right": 0.95, "named_answerable": 0.10}
 SHOWN = 3  # passages an answer may show; a right one among them counts
 
@@ -63,6 +65,8 @@ class Case:
     masked: str = ""
     centrality: tuple[float, ...] = ()
     plain: bool = False  # ranked without the query adapter, as an article without labelled questions is
+    vector: np.ndarray | None = None  # the question's sentence vector (as the judge reads it)
+    article: str = ""  # the article the question was asked about
 
     def right(self, shown: int = SHOWN) -> bool:
         return bool(self.relevant & set(self.hits[:shown]))
@@ -110,6 +114,7 @@ def make_cases(answerer, rows: Sequence[dict], retriever=None) -> list[Case]:
     judge = answerer.scope
     retriever = retriever or answerer.retriever
     plain = retriever.adapter is None
+    by_id = {c.id: c.article_id for c in retriever.chunks}
     out = []
     for row in rows:
         query = retriever.query(row["text"])
@@ -118,9 +123,35 @@ def make_cases(answerer, rows: Sequence[dict], retriever=None) -> list[Case]:
         near = tuple(judge.nearness(list(candidates))) if candidates else ()
         central = tuple(judge.nearness.centrality(list(candidates), vector)) if candidates else ()
         features = question_features(row["text"], hits, judge.terms, judge.nearness)
+        article = next((by_id[r] for r in row["relevant"] if r in by_id), hits[0].chunk.article_id if hits else "")
         out.append(Case(row["id"], row["text"], row["answerable"], frozenset(row["relevant"]), row["missing"],
                         row["group"], features, tuple(h.chunk.id for h in hits), candidates, near,
-                        masked(row["text"], judge.terms), central, plain))
+                        masked(row["text"], judge.terms), central, plain, vector, article))
+    return out
+
+
+def neighbours_of(cases: Sequence[Case]) -> Neighbours | None:
+    """The labelled questions (one per text, as ranked with the adapter) the served judge compares
+    with; None when none was ranked with one (a corpus without labelled questions)."""
+    pool = {c.text: c for c in cases if not c.plain}
+    if not pool:
+        return None
+    return Neighbours(np.stack([c.vector for c in pool.values()]).astype(np.float32),
+                      np.array([c.answerable for c in pool.values()]), tuple(c.article for c in pool.values()))
+
+
+def with_neighbours(cases: Sequence[Case]) -> list[Case]:
+    """Each case with its labelled-question features from the questions of the other groups (a
+    writer never meets their own questions, as a visitor never meets theirs); neutral for the cases
+    ranked without the adapter, as an article nobody labelled questions for is judged."""
+    out = list(cases)
+    for group in sorted({c.group for c in cases}):
+        others = [c for c in cases if c.group != group]
+        nb = neighbours_of(others)
+        for i, c in enumerate(cases):
+            if c.group == group:
+                near = Neighbours.NEUTRAL if c.plain or nb is None else nb.features(c.vector, c.article)
+                out[i] = replace(c, features={**c.features, **near})
     return out
 
 
@@ -139,7 +170,7 @@ def dev_cases(answerer, folds: int = 5) -> list[Case]:
         for f, retriever in enumerate(fitted):
             cases += make_cases(answerer, [r for r in retrieval if fold[r["text"]] == f], retriever)
         base = base.variant(adapter=None)
-    return cases + make_cases(answerer, questions + retrieval, base)
+    return with_neighbours(cases + make_cases(answerer, questions + retrieval, base))
 
 
 def _fit_lr(x, y):
@@ -268,7 +299,7 @@ def fit(answerer) -> tuple[ScopeModel, dict]:
         "fitted_on": {"questions": len(cases), "answerable": int(y.sum()),
                       "groups": dict(Counter(c.group.split("-")[0] for c in cases))},
         "targets": TARGETS, "created": datetime.now(timezone.utc).isoformat(timespec="seconds")},
-        wording=_fit_wording([c.masked for c in cases], y))
+        wording=_fit_wording([c.masked for c in cases], y), neighbours=neighbours_of(cases))
     return model, report
 
 
@@ -350,6 +381,23 @@ def evaluate_replies(answerer, rows: Sequence[dict]) -> dict:
     return report_from(cases, decided, shown)
 
 
+def served_curves(answerer, rows: Sequence[dict]) -> list[dict]:
+    """The threshold curves of labelled questions as the served judge sees them (its probability
+    and whether it names a missing word), triage aside."""
+    judge, retriever = answerer.scope, answerer.retriever
+    cases, judged, named = [], [], []
+    for row in rows:
+        query = retriever.query(row["text"])
+        hits = retriever.rank(query, k=8)
+        verdict = judge.judge(row["text"], hits, query.vector)
+        cases.append(Case(row["id"], row["text"], row["answerable"], frozenset(row["relevant"]), row["missing"],
+                          row["group"], {}, tuple(h.chunk.id for h in hits), (), ()))
+        judged.append(verdict.confidence)
+        named.append(1.0 if verdict.missing else 0.0)
+    thresholds = {**judge.model.thresholds, "focus": 0.5}
+    return curves(cases, np.array(judged), np.array(named), np.arange(len(cases)), thresholds)
+
+
 def curves(cases: Sequence[Case], judged, focus, owner, thresholds: dict, grid=None) -> list[dict]:
     """The figures as the decline/clarify threshold moves (the answer threshold no lower than it,
     the focus threshold as chosen)."""
@@ -392,8 +440,11 @@ def main(settings, split: str, questions: str | None = None, as_json: bool = Fal
         points = curves(cases, judged, focus, owner, thresholds)
         title = "scope on dev, out of fold (one writer or source held out at a time), at the saved thresholds:"
     elif split == "test":
-        report, title = evaluate_replies(answerer, labelled_questions("test")), "scope on the blind test set, from the replies:"
-        points = None
+        if answerer.scope.model is None:
+            raise QueryError("no scope judge fitted for this model; run `askknee fit-scope`")
+        rows = labelled_questions("test")
+        report, title = evaluate_replies(answerer, rows), "scope on the blind test set, from the replies:"
+        points = served_curves(answerer, rows)
     else:
         raise QueryError(f"unknown split {split!r}; use dev or test (or --questions FILE)")
     if as_json:
@@ -401,7 +452,7 @@ def main(settings, split: str, questions: str | None = None, as_json: bool = Fal
         return 0
     print(format_report(report, title))
     if points:
-        print("\nthreshold curves (dev, out of fold):")
+        print(f"\nthreshold curves ({'dev, out of fold' if split == 'dev' else split + ', the judge alone'}):")
         print(format_curves(points))
     for f in report["failed"]:
         print(f"  FAILED {f['id']} [{'answerable' if f['answerable'] else 'out of scope'} -> {f['outcome']}"
