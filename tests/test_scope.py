@@ -220,18 +220,24 @@ def test_thresholds_follow_their_targets():
 
 
 def test_a_writer_never_meets_their_own_questions_as_neighbours():
+    from dataclasses import replace
+
     from askknee.tuning.scope import with_neighbours
 
     def case(i, text, answerable, group, vector, plain=False):
         return Case(str(i), text, answerable, frozenset(), "", group, {}, (), (), (), plain=plain,
-                    vector=unit(*vector), article="knee")
+                    vector=unit(*vector), article="knee", need=text)
 
     cases = [case(0, "a", True, "w1", (1, 0)), case(1, "b", False, "w1", (0, 1)),
              case(2, "c", True, "w2", (1, 0.2)), case(3, "d", False, "w2", (0.2, 1)),
-             case(4, "a", True, "w1", (1, 0), plain=True)]
+             case(4, "a", True, "w1", (1, 0), plain=True),
+             case(5, "e", True, "w3", (1, 0.5)), case(6, "f", False, "w3", (0.5, 1))]
+    cases[2] = replace(cases[2], need="cramps")
+    cases[5] = replace(cases[5], need="cramps")  # a restyled version of case 2's question
     out = with_neighbours(cases)
     assert out[0].features["near_in"] == pytest.approx(float(unit(1, 0.2) @ unit(1, 0)))  # w2's, not its own
     assert out[0].features["labelled"] == 1.0
+    assert out[2].features["near_in"] == pytest.approx(float(unit(1, 0) @ unit(1, 0.2)))  # not its twin's
     assert out[4].features == Neighbours.NEUTRAL  # ranked as an article without labelled questions
 
 

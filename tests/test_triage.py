@@ -204,29 +204,3 @@ def test_encoder_reuses_vectors(encode):
     b = encode(["what stretches help"])
     assert np.array_equal(a, b) and a.shape == (1, encode.retriever.embedder.dimension)
 
-
-@pytest.mark.parametrize("text, marked", [
-    ("no chest pain or anything, no swelling, just the knee twitching",
-     "no not_chest not_pain not_or not_anything no not_swelling just the knee twitching"),
-    ("I can’t breathe and my chest hurts", "i can't not_breathe and my chest hurts"),
-    ("he is not waking up. Want help", "he is not not_waking not_up want help"),
-    ("I went to the urgent care", "i went to the urgent care"),
-])
-def test_negation_marks_the_words_of_its_clause(text, marked):
-    from askknee.textmodel import mark_negation
-
-    assert mark_negation(text) == marked
-
-
-def test_a_negated_sign_reads_apart_from_the_sign_itself(bank, encode):
-    from askknee.textmodel import make_vectorizers
-
-    word = make_vectorizers({"word_ngrams": [1, 1], "min_df": 1, "negation": True})[1].fit(
-        ["chest pain", "no chest pain"])
-    assert {"chest", "pain", "not_chest", "not_pain"} <= set(word.vocabulary_)
-    saved = make_vectorizers({"negation": True}, ((("a",), np.ones(1, np.float32)),
-                                                  (tuple(sorted(word.vocabulary_, key=word.vocabulary_.get)),
-                                                   word.idf_)))[1]
-    # Rebuilt to serve, it reads "no chest pain" with the marked words, not the sign's.
-    row = saved.transform(["no chest pain"]).toarray()[0]
-    assert row[saved.vocabulary_["not_chest"]] > 0 and row[saved.vocabulary_["chest"]] == 0

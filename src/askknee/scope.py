@@ -6,10 +6,10 @@ an MRI for knee spasms" (not answered, though the imaging passage scores high). 
 more: the top scores and their parts, the margin to the next passages, whether dense and lexical
 retrieval agree, the question's words the article never uses (how rare they are in English,
 how near in meaning to any word the article does use) and, for an article with labelled questions,
-how near the question is to the nearest one it answers and the nearest one it does not. A logistic
-regression fitted on labelled
-in- and out-of-scope questions (`askknee fit-scope`) turns them into a probability that the
-article answers the question; two thresholds split it into answer, clarify and decline.
+how near the question is to the nearest one it answers and the nearest one it does not. A
+logistic regression fitted on labelled in- and out-of-scope questions (`askknee fit-scope`) turns
+them into a probability that the article answers the question; two thresholds split it into
+answer, clarify and decline.
 
 A second, word-level model picks the focus the article lacks ("insurance", "statins"), which the
 reply names first. The signals are read against the corpus, not against labelled questions for
@@ -431,7 +431,8 @@ class ScopeJudge:
         self.threshold = threshold
 
     def judge(self, question: str, hits: Sequence[Hit], vector: np.ndarray | None = None) -> Scope:
-        """`vector` is the question's sentence vector (`Retriever.embed`), for the focus finder."""
+        """`vector` is the question's sentence vector (`Retriever.embed`), for the focus finder and
+        the labelled neighbours (both neutral without it)."""
         nearness = self.nearness if self.model is not None else None
         features = question_features(question, hits, self.terms, nearness)
         if self.model is None:

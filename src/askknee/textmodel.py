@@ -3,38 +3,10 @@ kept as plain arrays (no pickles) and rebuilt to serve."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
-
-# Negation marking (Das & Chen 2001; Pang et al. 2002): the words after a negation, to the end of
-# its clause, are read as "not_word", so a word n-gram model can tell "no chest pain" from "chest
-# pain"; what a marked word means ("can't not_breathe") is learnt, not assumed.
-_NEGATION = re.compile(r"^(?:no|not|never|without|nothing|none|nor|neither|cannot|\w+n't|\w+nt)$")
-_NOT_NEGATION = frozenset("want went meant sent spent front print point joint faint giant patient recent different "
-                          "current urgent event present parent percent accident treatment movement supplement "
-                          "ointment".split())
-_CLAUSE_END = frozenset("but just only though although however yet except apart and".split())
-_PIECE = re.compile(r"[\w']+|[.,;:!?()]")
-
-
-def mark_negation(text: str) -> str:
-    """`text` in lower case with the words in each negation's clause prefixed "not_"."""
-    out, negated = [], False
-    for piece in _PIECE.findall(text.lower().replace("\u2019", "'")):
-        if not (piece[0].isalnum() or piece[0] == "_"):
-            negated = False
-        elif piece in _CLAUSE_END:
-            negated = False
-            out.append(piece)
-        elif _NEGATION.match(piece) and piece not in _NOT_NEGATION:
-            negated = True
-            out.append(piece)
-        else:
-            out.append("not_" + piece if negated else piece)
-    return " ".join(out)
 
 
 def make_vectorizers(params: Mapping, vocabularies: Sequence | None = None) -> list:
@@ -46,10 +18,8 @@ def make_vectorizers(params: Mapping, vocabularies: Sequence | None = None) -> l
     out = []
     for n, (analyzer, (lo, hi)) in enumerate(specs):
         vocab = {t: i for i, t in enumerate(vocabularies[n][0])} if vocabularies else None
-        negation = mark_negation if analyzer == "word" and params.get("negation") else None
         vec = TfidfVectorizer(analyzer=analyzer, ngram_range=(int(lo), int(hi)), lowercase=True, sublinear_tf=True,
-                              min_df=int(params.get("min_df", 2)), vocabulary=vocab, dtype=np.float32,
-                              preprocessor=negation)
+                              min_df=int(params.get("min_df", 2)), vocabulary=vocab, dtype=np.float32)
         if vocabularies:
             vec.idf_ = vocabularies[n][1]
         out.append(vec)

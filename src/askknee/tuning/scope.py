@@ -67,6 +67,7 @@ class Case:
     plain: bool = False  # ranked without the query adapter, as an article without labelled questions is
     vector: np.ndarray | None = None  # the question's sentence vector (as the judge reads it)
     article: str = ""  # the article the question was asked about
+    need: str = ""  # what it asks, shared by restyled versions of one question (their quoted answers)
 
     def right(self, shown: int = SHOWN) -> bool:
         return bool(self.relevant & set(self.hits[:shown]))
@@ -126,32 +127,36 @@ def make_cases(answerer, rows: Sequence[dict], retriever=None) -> list[Case]:
         article = next((by_id[r] for r in row["relevant"] if r in by_id), hits[0].chunk.article_id if hits else "")
         out.append(Case(row["id"], row["text"], row["answerable"], frozenset(row["relevant"]), row["missing"],
                         row["group"], features, tuple(h.chunk.id for h in hits), candidates, near,
-                        masked(row["text"], judge.terms), central, plain, vector, article))
+                        masked(row["text"], judge.terms), central, plain, vector, article,
+                        row.get("need") or row["text"].lower()))
     return out
 
 
 def neighbours_of(cases: Sequence[Case]) -> Neighbours | None:
     """The labelled questions (one per text, as ranked with the adapter) the served judge compares
     with; None when none was ranked with one (a corpus without labelled questions)."""
-    pool = {c.text: c for c in cases if not c.plain}
+    pool = list({c.text: c for c in cases if not c.plain}.values())
     if not pool:
         return None
-    return Neighbours(np.stack([c.vector for c in pool.values()]).astype(np.float32),
-                      np.array([c.answerable for c in pool.values()]), tuple(c.article for c in pool.values()))
+    return Neighbours(np.stack([c.vector for c in pool]).astype(np.float32),
+                      np.array([c.answerable for c in pool]), tuple(c.article for c in pool))
 
 
 def with_neighbours(cases: Sequence[Case]) -> list[Case]:
-    """Each case with its labelled-question features from the questions of the other groups (a
-    writer never meets their own questions, as a visitor never meets theirs); neutral for the cases
-    ranked without the adapter, as an article nobody labelled questions for is judged."""
-    out = list(cases)
-    for group in sorted({c.group for c in cases}):
-        others = [c for c in cases if c.group != group]
-        nb = neighbours_of(others)
-        for i, c in enumerate(cases):
-            if c.group == group:
-                near = Neighbours.NEUTRAL if c.plain or nb is None else nb.features(c.vector, c.article)
-                out[i] = replace(c, features={**c.features, **near})
+    """Each case with its labelled-question features as a visitor's question would get them: from
+    the labelled questions of other writers or sources, never itself or a restyled version of it
+    (the same need); neutral for the cases ranked without the adapter, as an article nobody
+    labelled questions for is judged."""
+    pool = list({c.text: c for c in cases if not c.plain}.values())
+    groups, needs, texts = (np.array([getattr(c, f) for c in pool]) for f in ("group", "need", "text"))
+    out = []
+    for c in cases:
+        near = dict(Neighbours.NEUTRAL)
+        if not c.plain and pool:
+            keep = (groups != c.group) & (needs != c.need) & (texts != c.text)
+            nb = neighbours_of([p for p, k in zip(pool, keep) if k])
+            near = nb.features(c.vector, c.article) if nb is not None else near
+        out.append(replace(c, features={**c.features, **near}))
     return out
 
 
@@ -164,13 +169,19 @@ def dev_cases(answerer, folds: int = 5) -> list[Case]:
     dev = load_split("dev")
     base = answerer.retriever
     retrieval = [{"id": q.id, "text": q.text, "answerable": True, "relevant": adapters.relevant(dev.qrels, q.id),
-                  "missing": "", "group": f"retrieval-{i % folds}"} for i, q in enumerate(dev.queries)]
+                  "missing": "", "group": f"retrieval-{i % folds}", "need": "|".join(sorted(q.answers)).lower()}
+                 for i, q in enumerate(dev.queries)]
     if base.adapter is not None:
         fold, fitted = adapters.fold_retrievers(base, dev, folds)
         for f, retriever in enumerate(fitted):
             cases += make_cases(answerer, [r for r in retrieval if fold[r["text"]] == f], retriever)
         base = base.variant(adapter=None)
-    return with_neighbours(cases + make_cases(answerer, questions + retrieval, base))
+    cases += make_cases(answerer, questions + retrieval, base)
+    # The labelled sets are about one article: an unanswerable question belongs to it, wherever it ranks.
+    labelled = Counter(c.article for c in cases if c.relevant).most_common(1)
+    if labelled:
+        cases = [c if c.relevant else replace(c, article=labelled[0][0]) for c in cases]
+    return with_neighbours(cases)
 
 
 def _fit_lr(x, y):
