@@ -252,3 +252,17 @@ def test_the_dev_questions_are_ranked_as_served(answerer):
     assert len(texts) > 1500 and {c.group.split("-")[0] for c in cases} >= {"scope", "retrieval", "oos", "answers"}
     # Without a query adapter every case is ranked as an article without labelled questions is.
     assert all(c.plain and c.features["labelled"] == 0.0 for c in cases)
+
+
+def test_threshold_curves_from_the_served_judge(answerer):
+    from askknee.tuning.scope import served_curves
+
+    judge = ScopeJudge(answerer.scope.terms, model())
+    rows = [{"id": "a", "text": "what causes knee spasms", "answerable": True, "relevant": [], "missing": "",
+             "group": "t"},
+            {"id": "b", "text": "will my insurance pay", "answerable": False, "relevant": [], "missing": "insurance",
+             "group": "t"}]
+    points = served_curves(Answerer(answerer.retriever, answerer.params, scope=judge), rows)
+    assert [p["clarify"] for p in points] == [round(0.05 * i, 2) for i in range(1, 20)]
+    declined = [p["out_of_scope_declined_or_named"] for p in points]
+    assert declined == sorted(declined) and all(0.0 <= d <= 1.0 for d in declined)
