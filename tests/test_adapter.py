@@ -9,7 +9,7 @@ import shutil
 import numpy as np
 import pytest
 
-from askknee import adapter
+from askknee import adapter, files
 from askknee.params import Params
 from askknee.tuning import adapter as fitting
 from askknee.tuning import evaluation as ev
@@ -136,7 +136,7 @@ def test_an_unwritable_folder_is_our_error(fitted, tmp_path, monkeypatch):
     def refuse(path, data):
         raise PermissionError(13, "Permission denied")
 
-    monkeypatch.setattr(fitting, "atomic_write", refuse)
+    monkeypatch.setattr(files, "atomic_write", refuse)
     with pytest.raises(IndexFileError, match="cannot write the query adapter.*writable --index"):
         fitting.save(fitted, tmp_path)
 

@@ -24,9 +24,6 @@ on and for, and under which fusion parameters). Fitting lives in `askknee.tuning
 
 from __future__ import annotations
 
-import hashlib
-import io
-import json
 import logging
 from dataclasses import dataclass, field, replace
 from functools import cached_property
@@ -34,6 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .files import read_arrays
 from .params import Params
 from .scoring import lift
 
@@ -117,17 +115,12 @@ class QueryAdapter:
 def load(index_dir: Path, manifest: dict, params: Params) -> QueryAdapter | None:
     """The adapter fitted for this index and these fusion parameters, or None (with a warning if one
     is there but unusable)."""
-    mpath, fpath = Path(index_dir) / META, Path(index_dir) / FACTORS
-    if not mpath.exists():
+    if not (Path(index_dir) / META).exists():
         return None
     try:
-        meta = json.loads(mpath.read_text(encoding="utf-8"))
-        body = fpath.read_bytes()
-        if hashlib.sha256(body).hexdigest() != meta.get("sha256"):
-            raise ValueError(f"{FACTORS} does not match {META}")
-        with np.load(io.BytesIO(body), allow_pickle=False) as z:
-            a, b = z["a"], z["b"]
-            memory, pairs = (z["memory"], z["pairs"]) if "memory" in z else (None, None)
+        meta, z = read_arrays(Path(index_dir), FACTORS, META)
+        a, b = z["a"], z["b"]
+        memory, pairs = (z["memory"], z["pairs"]) if "memory" in z else (None, None)
         d = manifest.get("dimension")
         if a.ndim != 2 or a.shape != b.T.shape or a.shape[0] != d:
             raise ValueError(f"factors of shape {a.shape} and {b.shape} do not fit dimension {d}")

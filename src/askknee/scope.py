@@ -19,9 +19,6 @@ features neutral).
 
 from __future__ import annotations
 
-import hashlib
-import io
-import json
 import logging
 import math
 import re
@@ -33,6 +30,7 @@ from pathlib import Path
 import numpy as np
 from bm25s.stopwords import STOPWORDS_EN_PLUS
 
+from .files import read_arrays, write_arrays
 from .textmodel import arrays_of, first_fitted, logistic, make_vectorizers, vocabularies_from
 from .types import Hit
 from .vocabulary import english_frequency, expand_query, is_contraction
@@ -370,22 +368,16 @@ def save_model(model: ScopeModel, folder: Path) -> None:
     """The wording model's arrays (`scope.npz`), then the judge's numbers and thresholds (`scope.json`,
     the commit, with the arrays' digest)."""
     from .errors import IndexFileError
-    from .files import atomic_write
 
     vocabularies, coef, intercept = model.wording
     nb = model.neighbours
     # Our labelled questions' vectors, never a visitor's.
     neighbours = {} if nb is None else {"nb_vectors": nb.vectors.astype(np.float16), "nb_answerable": nb.answerable,
                                         "nb_articles": np.array(nb.articles, dtype=str)}
-    buf = io.BytesIO()
-    np.savez_compressed(buf, coef=np.asarray(coef, np.float32), intercept=np.asarray(intercept, np.float32),
-                        **arrays_of(vocabularies), **neighbours)
-    body = buf.getvalue()
-    data = {**model.to_json(), "wording_sha256": hashlib.sha256(body).hexdigest()}
+    arrays = {"coef": np.asarray(coef, np.float32), "intercept": np.asarray(intercept, np.float32),
+              **arrays_of(vocabularies), **neighbours}
     try:
-        Path(folder).mkdir(parents=True, exist_ok=True)
-        atomic_write(Path(folder) / WORDING_FILE, body)
-        atomic_write(Path(folder) / JUDGE_FILE, (json.dumps(data, indent=2) + "\n").encode())
+        write_arrays(Path(folder), WORDING_FILE, arrays, JUDGE_FILE, model.to_json(), digest_key="wording_sha256")
     except OSError as e:
         raise IndexFileError(f"cannot write the scope judge to {folder} ({e.strerror or e}); "
                              "give a writable --out folder") from None
@@ -401,17 +393,13 @@ def load_model(folders: Sequence[Path], fitted_for: Callable[[dict], bool]) -> S
 
 
 def _read(folder: Path) -> ScopeModel | None:
-    path = folder / JUDGE_FILE
-    if not path.exists():
+    found = read_arrays(folder, WORDING_FILE, JUDGE_FILE, digest_key="wording_sha256")
+    if found is None:
         return None
-    data = json.loads(path.read_text(encoding="utf-8"))
-    body = (folder / WORDING_FILE).read_bytes()
-    if hashlib.sha256(body).hexdigest() != data.get("wording_sha256"):
-        raise ValueError(f"{WORDING_FILE} does not match {JUDGE_FILE}")
-    with np.load(io.BytesIO(body), allow_pickle=False) as z:
-        wording = (vocabularies_from(z), z["coef"], z["intercept"])
-        neighbours = (Neighbours(z["nb_vectors"], z["nb_answerable"].astype(bool), tuple(z["nb_articles"].tolist()))
-                      if "nb_vectors" in z.files else None)
+    data, z = found
+    wording = (vocabularies_from(z), z["coef"], z["intercept"])
+    neighbours = (Neighbours(z["nb_vectors"], z["nb_answerable"].astype(bool), tuple(z["nb_articles"].tolist()))
+                  if "nb_vectors" in z else None)
     if wording[1].shape[-1] != sum(len(t) for t, _ in wording[0]):
         raise ValueError(f"{WORDING_FILE}'s arrays do not fit together")
     if neighbours is not None and not (len(neighbours.vectors) == len(neighbours.answerable) == len(neighbours.articles)):

@@ -50,9 +50,9 @@ def arrays_of(vocabularies: Sequence) -> dict[str, np.ndarray]:
 
 
 def vocabularies_from(z) -> tuple:
-    """The vocabularies saved by `arrays_of` in an open npz."""
+    """The vocabularies `arrays_of` made, from the arrays read back (an npz or a dict of them)."""
     return tuple((tuple(z[f"terms_{n}"].tolist()), z[f"idf_{n}"])
-                 for n in range(sum(k.startswith("terms_") for k in z.files)))
+                 for n in range(sum(k.startswith("terms_") for k in z)))
 
 
 def first_fitted(folders: Sequence[Path], read: Callable[[Path], object | None],

@@ -18,9 +18,6 @@ fits, triage falls back to the rules with one warning.
 
 from __future__ import annotations
 
-import hashlib
-import io
-import json
 import logging
 import re
 from collections.abc import Callable, Mapping, Sequence
@@ -31,6 +28,7 @@ import numpy as np
 
 from . import safety
 from .errors import IndexFileError
+from .files import read_arrays, write_arrays
 from .textmodel import arrays_of, first_fitted, logistic, make_vectorizers, vocabularies_from
 
 log = logging.getLogger("askknee")
@@ -156,19 +154,10 @@ class TriageModel:
 
 def save_model(model: TriageModel, index_dir: Path) -> None:
     """Write the classifier beside the index: the arrays, then their description (the commit)."""
-    from .files import atomic_write, fsync_dir
-
     arrays = {"coef": model.coef.astype(np.float32), "intercept": model.intercept.astype(np.float32),
               **arrays_of(model.vocabularies)}
-    buf = io.BytesIO()
-    np.savez_compressed(buf, **arrays)
-    body = buf.getvalue()
-    meta = {**model.meta, "classes": list(model.classes), "sha256": hashlib.sha256(body).hexdigest()}
     try:
-        Path(index_dir).mkdir(parents=True, exist_ok=True)
-        atomic_write(Path(index_dir) / MODEL_FILE, body)
-        atomic_write(Path(index_dir) / META_FILE, (json.dumps(meta, indent=2) + "\n").encode())
-        fsync_dir(Path(index_dir))
+        write_arrays(Path(index_dir), MODEL_FILE, arrays, META_FILE, {**model.meta, "classes": list(model.classes)})
     except OSError as e:
         raise IndexFileError(f"cannot write the triage classifier to {index_dir} ({e.strerror or e}); "
                              "give a writable --index folder") from None
@@ -185,16 +174,12 @@ def load_model(folders: Sequence[Path], fitted_for: Callable[[dict], bool]) -> T
 
 
 def _read(folder: Path) -> TriageModel | None:
-    mpath, fpath = folder / META_FILE, folder / MODEL_FILE
-    if not mpath.exists():
+    found = read_arrays(folder, MODEL_FILE, META_FILE)
+    if found is None:
         return None
-    meta = json.loads(mpath.read_text(encoding="utf-8"))
-    body = fpath.read_bytes()
-    if hashlib.sha256(body).hexdigest() != meta.get("sha256"):
-        raise ValueError(f"{MODEL_FILE} does not match {META_FILE}")
-    with np.load(io.BytesIO(body), allow_pickle=False) as z:
-        coef, intercept = z["coef"], z["intercept"]
-        vocabularies = vocabularies_from(z)
+    meta, z = found
+    coef, intercept = z["coef"], z["intercept"]
+    vocabularies = vocabularies_from(z)
     classes = tuple(meta["classes"])
     width = coef.shape[1] if coef.ndim == 2 else -1
     if (coef.shape[0] != len(classes) or intercept.shape != (len(classes),) or not meta.get("thresholds")

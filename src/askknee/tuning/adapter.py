@@ -7,9 +7,6 @@ the map. Needs torch; serving does not.
 
 from __future__ import annotations
 
-import hashlib
-import io
-import json
 from collections.abc import Collection, Sequence
 from dataclasses import replace
 from datetime import datetime, timezone
@@ -19,7 +16,7 @@ import numpy as np
 
 from ..adapter import FACTORS, META, QueryAdapter, fingerprint
 from ..errors import IndexFileError, QueryError
-from ..files import atomic_write, fsync_dir
+from ..files import write_arrays
 from ..scoring import blend_centred, fuse, saturate
 
 # Chosen by 5-fold cross-validation on the dev questions, averaged over three fold draws
@@ -103,17 +100,11 @@ def _torch_dense(retriever, torch):
 
 def save(adapter: QueryAdapter, index_dir: Path) -> None:
     """Write the adapter beside the index: the factors first, then their description (the commit)."""
-    buf = io.BytesIO()
     memory = {} if adapter.memory is None else {"memory": adapter.memory.astype(np.float32),
                                                 "pairs": adapter.pairs.astype(np.int32)}
-    np.savez(buf, a=adapter.a.astype(np.float32), b=adapter.b.astype(np.float32), **memory)
-    body = buf.getvalue()
-    meta = {**adapter.meta, "sha256": hashlib.sha256(body).hexdigest()}
+    arrays = {"a": adapter.a.astype(np.float32), "b": adapter.b.astype(np.float32), **memory}
     try:
-        Path(index_dir).mkdir(parents=True, exist_ok=True)
-        atomic_write(Path(index_dir) / FACTORS, body)
-        atomic_write(Path(index_dir) / META, (json.dumps(meta, indent=2) + "\n").encode())
-        fsync_dir(Path(index_dir))
+        write_arrays(Path(index_dir), FACTORS, arrays, META, adapter.meta, compress=False)
     except OSError as e:
         raise IndexFileError(f"cannot write the query adapter to {index_dir} ({e.strerror or e}); "
                              "give a writable --index folder") from None
