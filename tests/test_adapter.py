@@ -213,3 +213,38 @@ def test_refitting_over_a_stale_adapter_does_not_warn_about_it(fake_settings, fi
         assert main(["fit-adapter", "--json", *common]) == 0
     assert "ignoring the query adapter" not in caplog.text  # ...refitting replaces it without a word
     assert Retriever.from_settings(settings).adapter is not None
+
+
+def test_the_training_set_adds_the_answerable_scope_questions_of_the_same_split():
+    import json as _json
+    from importlib import resources
+
+    retrieval = ev.load_split("dev")
+    training = fitting.training_set("dev")
+    rows = [_json.loads(line) for line in
+            resources.files("askknee").joinpath("data/scope/dev.jsonl").read_text(encoding="utf-8").splitlines()]
+    answerable = {r["_id"]: r for r in rows if r["label"] == "in_scope" and r["relevant"]}
+    ids = {q.id for q in training.queries}
+    assert ids == {q.id for q in retrieval.queries} | set(answerable)
+    assert not ids & {r["_id"] for r in rows if r["label"] == "out_of_scope"}
+    some = next(iter(answerable.values()))
+    assert fitting.relevant(training.qrels, some["_id"]) == set(some["relevant"])
+    assert {q.split for q in training.queries} == {"dev"}
+
+
+def test_writer_folds_keep_a_writer_in_one_fold_and_use_every_fold():
+    folds = fitting.writer_folds(["scope-s1", "scope-s2", "retrieval-0", "scope-s1", "retrieval-1"], 2)
+    assert set(folds) == {"scope-s1", "scope-s2", "retrieval-0", "retrieval-1"}
+    assert set(folds.values()) == {0, 1}
+
+
+@pytest.mark.slow
+def test_fold_retrievers_never_answer_a_held_out_writer_from_memory(fake_retriever, dev):
+    texts = [q.text for q in dev.queries][:40]
+    labelled = ev.LabelledSet("dev", tuple(q for q in dev.queries if q.text in texts), dev.qrels)
+    fold = {t: (0 if i < 10 else 1) for i, t in enumerate(dict.fromkeys(texts))}
+    given, fitted = fitting.fold_retrievers(fake_retriever, labelled, 2, fold)
+    assert given == fold
+    for f, retriever in enumerate(fitted):
+        remembered = retriever.adapter.memory.shape[0]
+        assert remembered == sum(1 for q in labelled.queries if fold[q.text] != f)

@@ -266,3 +266,44 @@ def test_threshold_curves_from_the_served_judge(answerer):
     assert [p["clarify"] for p in points] == [round(0.05 * i, 2) for i in range(1, 20)]
     declined = [p["out_of_scope_declined_or_named"] for p in points]
     assert declined == sorted(declined) and all(0.0 <= d <= 1.0 for d in declined)
+
+
+def test_with_an_adapter_each_scope_writer_is_ranked_by_an_adapter_fitted_without_them(monkeypatch):
+    from types import SimpleNamespace
+
+    from askknee.tuning import scope as tuning
+
+    served, plain = SimpleNamespace(adapter=object()), SimpleNamespace(adapter=None)
+    served.variant = lambda adapter: plain
+    folds_given, ranked = {}, []
+    fold_retrievers = [SimpleNamespace(adapter=object(), name=f"fold-{f}") for f in range(5)]
+
+    def fake_folds(base, labelled, folds, fold):
+        folds_given.update(fold)
+        trained = {q.text for q in labelled.queries}
+        assert trained <= set(fold), "every question the adapter learns has a fold"
+        return fold, fold_retrievers
+
+    monkeypatch.setattr(tuning.adapters, "fold_retrievers", fake_folds)
+    monkeypatch.setattr(tuning, "make_cases", lambda answerer, rows, retriever=None: ranked.append(
+        (retriever, list(rows))) or [])
+    tuning.dev_cases(SimpleNamespace(retriever=served))
+
+    groups_of: dict[str, set[str]] = {}
+    for r in tuning.labelled_questions("dev"):
+        groups_of.setdefault(r["text"], set()).add(r["group"])
+    folds_of_writer: dict[str, set[int]] = {}
+    for retriever, rs in ranked:
+        if retriever in fold_retrievers:
+            f = fold_retrievers.index(retriever)
+            assert all(folds_given[r["text"]] == f for r in rs)  # never ranked by an adapter that learnt it
+            for r in rs:
+                if len(groups_of.get(r["text"], ())) <= 1:  # a text two writers wrote sits in one fold
+                    folds_of_writer.setdefault(r["group"], set()).add(f)
+    scope_writers = {g for gs in groups_of.values() for g in gs if g.startswith("scope-")}
+    assert scope_writers and scope_writers <= set(folds_of_writer)
+    assert all(len(f) == 1 for f in folds_of_writer.values()), folds_of_writer  # a writer is held out whole
+    # Neither served (it learnt them) nor skipped: the scope set is ranked by fold adapters and plain.
+    served_rows = [r for ret, rs in ranked if ret is None for r in rs]
+    assert not any(r["group"].startswith("scope-") for r in served_rows)
+    assert any(ret is plain for ret, _ in ranked)

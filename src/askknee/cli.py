@@ -218,7 +218,7 @@ def cmd_fit_adapter(args) -> int:
     """Fit the query adapter on labelled questions and save it beside the index."""
     from .retrieval import Retriever
     from .tuning import adapter
-    from .tuning.beir import LabelledSet, load_split, read_qrels, read_queries
+    from .tuning.beir import LabelledSet, read_qrels, read_queries
     from .tuning.evaluation import format_table
 
     s = _settings(args)
@@ -232,7 +232,7 @@ def cmd_fit_adapter(args) -> int:
         raise QueryError(f"fit on dev, not {args.split!r}: the test split is kept for reporting "
                          "(or give your own --queries and --qrels)")
     else:
-        labelled, source = load_split("dev"), "dev"
+        labelled, source = adapter.training_set("dev"), "dev"
     retriever = Retriever.from_settings(s, use_adapter=False)  # the one we replace may not fit
     if args.cv:
         results = adapter.cross_validate(retriever, labelled, args.cv)

@@ -31,7 +31,7 @@ import numpy as np
 from bm25s.stopwords import STOPWORDS_EN_PLUS
 
 from .files import read_arrays, write_arrays
-from .textmodel import arrays_of, first_fitted, logistic, make_vectorizers, vocabularies_from
+from .textmodel import arrays_of, first_fitted, logistic, make_vectorizers, serving, vocabularies_from
 from .types import Hit
 from .vocabulary import english_frequency, expand_query, is_contraction
 
@@ -326,15 +326,17 @@ class ScopeModel:
         vectorizers, clf = fitted
         from scipy import sparse
 
-        x = sparse.hstack([v.transform(masked_texts) for v in vectorizers], format="csr")
-        return clf.predict_proba(x)[:, 1]
+        with serving():
+            x = sparse.hstack([v.transform(masked_texts) for v in vectorizers], format="csr")
+            return clf.predict_proba(x)[:, 1]
 
     @staticmethod
     def _probability(part: dict, rows: Sequence[Sequence[float]]) -> np.ndarray:
         pipeline = part.get("_pipeline")
         if pipeline is None:  # rebuilt once from its numbers (sklearn; no pickles)
             pipeline = part.setdefault("_pipeline", estimator(part))
-        return pipeline.predict_proba(np.asarray(rows, dtype=np.float64))[:, 1]
+        with serving():
+            return pipeline.predict_proba(np.asarray(rows, dtype=np.float64))[:, 1]
 
     def answerable(self, features: dict[str, float]) -> float:
         return float(self._probability(self.judge, [[features[f] for f in self.judge["features"]]])[0])

@@ -29,7 +29,7 @@ import numpy as np
 from . import safety
 from .errors import IndexFileError
 from .files import read_arrays, write_arrays
-from .textmodel import arrays_of, first_fitted, logistic, make_vectorizers, vocabularies_from
+from .textmodel import arrays_of, first_fitted, logistic, make_vectorizers, serving, vocabularies_from
 
 log = logging.getLogger("askknee")
 
@@ -136,7 +136,8 @@ class TriageModel:
         if fitted is None:  # built once; a frozen dataclass keeps it in its __dict__
             fitted = self.__dict__.setdefault("_fitted", self._estimators())
         vectorizers, clf = fitted
-        return clf.predict_proba(features(vectorizers, texts, vectors, self.params.get("embedding_weight", 1.0)))
+        with serving():
+            return clf.predict_proba(features(vectorizers, texts, vectors, self.params.get("embedding_weight", 1.0)))
 
     def by_category(self, probs: np.ndarray) -> dict[str, np.ndarray]:
         """Per category, the summed probability of its classes, per row."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from dataclasses import replace
 from datetime import datetime, timezone
+from importlib import resources
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +18,9 @@ import numpy as np
 from ..adapter import FACTORS, META, QueryAdapter, fingerprint
 from ..errors import IndexFileError, QueryError
 from ..files import write_arrays
+from ..jsonl import parse_jsonl
 from ..scoring import blend_centred, fuse, saturate
+from .beir import LabelledSet, Query, load_split
 
 # Chosen by 5-fold cross-validation on the dev questions, averaged over three fold draws
 # (docs/evaluation.md): ranks 16-64 at this penalty tie; rank 8, or a penalty of 0.03, falls behind.
@@ -112,15 +115,37 @@ def save(adapter: QueryAdapter, index_dir: Path) -> None:
 
 
 
-def fold_retrievers(retriever, labelled, folds: int = 5) -> tuple[dict[str, int], list]:
+def training_set(split: str = "dev") -> LabelledSet:
+    """The questions an adapter is fitted on: the labelled retrieval questions of `split` and the
+    answerable questions of the blind scope set's same split (their quoted answers' passages), which
+    are worded as visitors word them."""
+    labelled = load_split(split)
+    name = f"data/scope/{split}.jsonl"
+    rows = [r for _, r in parse_jsonl(resources.files("askknee").joinpath(name).read_text(encoding="utf-8"), name)
+            if r.get("label") == "in_scope" and r.get("relevant")]
+    queries = labelled.queries + tuple(Query(str(r["_id"]), r["text"], split, tuple(r.get("answer", ())),
+                                             style=f"scope-{r.get('writer', '')}") for r in rows)
+    qrels = {**labelled.qrels, **{str(r["_id"]): {d: 1 for d in r["relevant"]} for r in rows}}
+    return LabelledSet(split, queries, qrels)
+
+
+def writer_folds(groups: Sequence[str], folds: int) -> dict[str, int]:
+    """A fold per group (writer), spread in turn, so a writer's questions are held out together."""
+    return {g: i % folds for i, g in enumerate(sorted(set(groups)))}
+
+
+def fold_retrievers(retriever, labelled, folds: int = 5,
+                    fold: dict[str, int] | None = None) -> tuple[dict[str, int], list]:
     """Each question's fold, and per fold the retriever with an adapter fitted on the other folds.
 
-    A repeated question stays in one fold, so no question is ever answered from its own memory."""
+    `fold` gives a question's fold by its text (to hold out a writer's questions together); by
+    default the questions are dealt in turn. A repeated question stays in one fold, so no question
+    is ever answered from its own memory."""
     texts = list(dict.fromkeys(q.text for q in labelled.queries))
     if folds < 2 or folds > len(texts):
         raise QueryError(f"cross-validation needs between 2 and {len(texts)} folds (got {folds}); "
                          "pass a fold count in that range")
-    fold = {t: i % folds for i, t in enumerate(texts)}
+    fold = {t: (fold[t] if fold is not None else i % folds) for i, t in enumerate(texts)}
     base = retriever.variant(adapter=None)
     fitted = []
     for f in range(folds):

@@ -165,17 +165,25 @@ def dev_cases(answerer, folds: int = 5) -> list[Case]:
     and all of them once more without the query adapter, as an article nobody labelled questions
     for is ranked, so the judge learns both."""
     questions = labelled_questions("dev")
-    cases = make_cases(answerer, questions)
     dev = load_split("dev")
     base = answerer.retriever
     retrieval = [{"id": q.id, "text": q.text, "answerable": True, "relevant": adapters.relevant(dev.qrels, q.id),
                   "missing": "", "group": f"retrieval-{i % folds}", "need": "|".join(sorted(q.answers)).lower()}
                  for i, q in enumerate(dev.queries)]
+    # The adapter learnt the retrieval questions and the scope set's answerable ones: each writer's
+    # questions (answerable or not) are ranked by an adapter fitted without that writer.
+    scoped = [r for r in questions if r["group"].startswith("scope-")]
+    cases = make_cases(answerer, [r for r in questions if not r["group"].startswith("scope-")])
     if base.adapter is not None:
-        fold, fitted = adapters.fold_retrievers(base, dev, folds)
+        held = retrieval + scoped
+        group_fold = adapters.writer_folds([r["group"] for r in held], folds)
+        fold = {r["text"]: group_fold[r["group"]] for r in reversed(held)}
+        _, fitted = adapters.fold_retrievers(base, adapters.training_set("dev"), folds, fold)
         for f, retriever in enumerate(fitted):
-            cases += make_cases(answerer, [r for r in retrieval if fold[r["text"]] == f], retriever)
+            cases += make_cases(answerer, [r for r in held if fold[r["text"]] == f], retriever)
         base = base.variant(adapter=None)
+    else:
+        cases += make_cases(answerer, scoped)
     cases += make_cases(answerer, questions + retrieval, base)
     # The labelled sets are about one article: an unanswerable question belongs to it, wherever it ranks.
     labelled = Counter(c.article for c in cases if c.relevant).most_common(1)
