@@ -232,19 +232,41 @@ def test_the_training_set_adds_the_answerable_scope_questions_of_the_same_split(
     assert {q.split for q in training.queries} == {"dev"}
 
 
-def test_writer_folds_keep_a_writer_in_one_fold_and_use_every_fold():
-    folds = fitting.writer_folds(["scope-s1", "scope-s2", "retrieval-0", "scope-s1", "retrieval-1"], 2)
-    assert set(folds) == {"scope-s1", "scope-s2", "retrieval-0", "retrieval-1"}
-    assert set(folds.values()) == {0, 1}
+def test_folds_hold_out_a_writer_and_anyone_sharing_a_text_with_them_whole():
+    items = [("a", "scope-s1"), ("b", "scope-s1"), ("c", "scope-s2"), ("b", "scope-s3"), ("d", "scope-s3"),
+             ("e", "answers:cold"), ("f", "answers:cold"), ("g", "answers:heat")]
+    fold = fitting.folds_by_group(items, 2)
+    assert set(fold) == set("abcdefg")
+    assert fold["a"] == fold["b"] == fold["d"]  # s3 wrote "b" too: held out with s1
+    assert fold["e"] == fold["f"]
+    assert set(fold.values()) == {0, 1}
+
+
+def test_a_question_is_grouped_by_writer_then_by_its_answers():
+    from askknee.tuning.beir import Query
+
+    assert fitting.group_of(Query("s", "x", "dev", ("a",), style="scope-s4")) == "scope-s4"
+    assert fitting.group_of(Query("d1", "x", "dev", ("b", "a"))) == fitting.group_of(Query("d2", "y", "dev", ("a", "b")))
+    assert fitting.group_of(Query("d3", "x", "dev")) != fitting.group_of(Query("d4", "y", "dev"))
+
+
+def test_only_dev_trains_an_adapter():
+    with pytest.raises(QueryError, match="test split is kept"):
+        fitting.training_set("test")
 
 
 @pytest.mark.slow
-def test_fold_retrievers_never_answer_a_held_out_writer_from_memory(fake_retriever, dev):
-    texts = [q.text for q in dev.queries][:40]
-    labelled = ev.LabelledSet("dev", tuple(q for q in dev.queries if q.text in texts), dev.qrels)
-    fold = {t: (0 if i < 10 else 1) for i, t in enumerate(dict.fromkeys(texts))}
+def test_fold_retrievers_never_answer_a_held_out_question_from_memory(fake_retriever, dev):
+    queries = tuple(dev.queries[:40])
+    labelled = ev.LabelledSet("dev", queries, dev.qrels)
+    fold = {q.text: (0 if i < 10 else 1) for i, q in enumerate(queries)}
     given, fitted = fitting.fold_retrievers(fake_retriever, labelled, 2, fold)
     assert given == fold
     for f, retriever in enumerate(fitted):
-        remembered = retriever.adapter.memory.shape[0]
-        assert remembered == sum(1 for q in labelled.queries if fold[q.text] != f)
+        memory = retriever.adapter.memory
+        for q in queries:
+            v = retriever.adapter.apply(fake_retriever.variant(adapter=None).question_vectors([q.text]))[0]
+            remembered = bool(np.any(np.abs(memory - v).max(axis=1) < 1e-5))
+            assert remembered == (fold[q.text] != f), (f, q.text)
+    with pytest.raises(QueryError, match="no fold given"):
+        fitting.fold_retrievers(fake_retriever, labelled, 2, {q.text: 0 for q in queries[:5]})

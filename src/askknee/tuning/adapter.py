@@ -116,9 +116,11 @@ def save(adapter: QueryAdapter, index_dir: Path) -> None:
 
 
 def training_set(split: str = "dev") -> LabelledSet:
-    """The questions an adapter is fitted on: the labelled retrieval questions of `split` and the
-    answerable questions of the blind scope set's same split (their quoted answers' passages), which
-    are worded as visitors word them."""
+    """The questions an adapter is fitted on: the labelled retrieval questions of `dev` and the
+    answerable questions of the blind scope set's `dev` (their quoted answers' passages), which are
+    worded as visitors word them. A scope question's `style` is its writer's group ("scope-s1")."""
+    if split != "dev":
+        raise QueryError(f"an adapter is fitted on dev, not {split!r}: the test split is kept for reporting")
     labelled = load_split(split)
     name = f"data/scope/{split}.jsonl"
     rows = [r for _, r in parse_jsonl(resources.files("askknee").joinpath(name).read_text(encoding="utf-8"), name)
@@ -129,23 +131,49 @@ def training_set(split: str = "dev") -> LabelledSet:
     return LabelledSet(split, queries, qrels)
 
 
-def writer_folds(groups: Sequence[str], folds: int) -> dict[str, int]:
-    """A fold per group (writer), spread in turn, so a writer's questions are held out together."""
-    return {g: i % folds for i, g in enumerate(sorted(set(groups)))}
+def group_of(query: Query) -> str:
+    """What a question is held out with: its writer for the scope set's questions, else the answers
+    it was labelled with (a question's restyled versions share them), else its text."""
+    if query.style.startswith("scope-"):
+        return query.style
+    return "answers:" + "|".join(sorted(query.answers)).lower() if query.answers else "text:" + query.text
+
+
+def folds_by_group(items: Sequence[tuple[str, str]], folds: int) -> dict[str, int]:
+    """A fold per text, from (text, group) pairs: a group's texts share a fold, and groups that share
+    a text are merged, so a writer, or a question with its restyled versions, is held out whole."""
+    parent: dict[str, str] = {}
+
+    def root(g: str) -> str:
+        while parent.setdefault(g, g) != g:
+            g = parent[g]
+        return g
+
+    first_group: dict[str, str] = {}
+    for text, group in items:
+        a, b = root(group), root(first_group.setdefault(text, group))
+        if a != b:
+            parent[max(a, b)] = min(a, b)
+    merged = sorted({root(g) for _, g in items})
+    fold_of = {g: i % folds for i, g in enumerate(merged)}
+    return {text: fold_of[root(group)] for text, group in items}
 
 
 def fold_retrievers(retriever, labelled, folds: int = 5,
                     fold: dict[str, int] | None = None) -> tuple[dict[str, int], list]:
     """Each question's fold, and per fold the retriever with an adapter fitted on the other folds.
 
-    `fold` gives a question's fold by its text (to hold out a writer's questions together); by
-    default the questions are dealt in turn. A repeated question stays in one fold, so no question
-    is ever answered from its own memory."""
+    `fold` gives each question's fold by its text (by default `folds_by_group`: writers and
+    restyled versions held out whole). A repeated question stays in one fold, so no question is
+    ever answered from its own memory."""
     texts = list(dict.fromkeys(q.text for q in labelled.queries))
     if folds < 2 or folds > len(texts):
         raise QueryError(f"cross-validation needs between 2 and {len(texts)} folds (got {folds}); "
                          "pass a fold count in that range")
-    fold = {t: (fold[t] if fold is not None else i % folds) for i, t in enumerate(texts)}
+    fold = fold if fold is not None else folds_by_group([(q.text, group_of(q)) for q in labelled.queries], folds)
+    missing = [t for t in texts if t not in fold]
+    if missing:
+        raise QueryError(f"no fold given for {len(missing)} question(s), e.g. {missing[0]!r}")
     base = retriever.variant(adapter=None)
     fitted = []
     for f in range(folds):
@@ -156,8 +184,9 @@ def fold_retrievers(retriever, labelled, folds: int = 5,
 
 
 def cross_validate(retriever, labelled, folds: int = 5) -> list:
-    """Out-of-fold figures: every question ranked by an adapter fitted on the other folds, beside
-    the retriever without an adapter. Returns two `evaluation.ConfigResult`s."""
+    """Out-of-fold figures: every question ranked by an adapter fitted on the other folds (writers
+    and restyled versions held out whole), beside the retriever without an adapter. Returns two
+    `evaluation.ConfigResult`s."""
     from .evaluation import retriever_search, score_config
 
     fold, fitted = fold_retrievers(retriever, labelled, folds)

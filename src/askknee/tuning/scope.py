@@ -1,9 +1,9 @@
 """Fit, cross-validate and evaluate the scope judge (`askknee fit-scope`, `askknee eval --scope`).
 
-Fitted on `dev`: the labelled retrieval questions (each ranked by a query adapter fitted without
-its fold, so the adapter's memory does not flatter it), the blind scope set (answerable questions
-with quoted answers; out-of-scope ones naming what is missing), the out-of-scope retrieval queries
-and the answer set's dev rows. Thresholds are chosen on out-of-fold probabilities, one writer or
+Fitted on `dev`: the labelled retrieval questions and the blind scope set (answerable questions
+with quoted answers; out-of-scope ones naming what is missing), each ranked by a query adapter
+fitted without its fold (a scope writer, or a question's restyled versions), so the adapter's memory
+does not flatter it; the out-of-scope retrieval queries and the answer set's dev rows. Thresholds are chosen on out-of-fold probabilities, one writer or
 source held out at a time. The blind scope `test` set and the second article's questions are only
 reported.
 """
@@ -161,30 +161,35 @@ def with_neighbours(cases: Sequence[Case]) -> list[Case]:
 
 
 def dev_cases(answerer, folds: int = 5) -> list[Case]:
-    """The dev questions: the labelled retrieval questions by fold retrievers, the rest as served;
-    and all of them once more without the query adapter, as an article nobody labelled questions
-    for is ranked, so the judge learns both."""
+    """The dev questions as the judge would see them: those the query adapter learnt (the retrieval
+    questions, the scope set's answerable ones), and every scope writer's others, by adapters fitted
+    without them; the rest as served; and all of them once more without the adapter, as an article
+    nobody labelled questions for is ranked, so the judge learns both."""
     questions = labelled_questions("dev")
     dev = load_split("dev")
     base = answerer.retriever
     retrieval = [{"id": q.id, "text": q.text, "answerable": True, "relevant": adapters.relevant(dev.qrels, q.id),
                   "missing": "", "group": f"retrieval-{i % folds}", "need": "|".join(sorted(q.answers)).lower()}
                  for i, q in enumerate(dev.queries)]
-    # The adapter learnt the retrieval questions and the scope set's answerable ones: each writer's
-    # questions (answerable or not) are ranked by an adapter fitted without that writer.
-    scoped = [r for r in questions if r["group"].startswith("scope-")]
-    cases = make_cases(answerer, [r for r in questions if not r["group"].startswith("scope-")])
-    if base.adapter is not None:
-        held = retrieval + scoped
-        group_fold = adapters.writer_folds([r["group"] for r in held], folds)
-        fold = {r["text"]: group_fold[r["group"]] for r in reversed(held)}
-        _, fitted = adapters.fold_retrievers(base, adapters.training_set("dev"), folds, fold)
-        for f, retriever in enumerate(fitted):
-            cases += make_cases(answerer, [r for r in held if fold[r["text"]] == f], retriever)
-        base = base.variant(adapter=None)
-    else:
-        cases += make_cases(answerer, scoped)
-    cases += make_cases(answerer, questions + retrieval, base)
+    if base.adapter is None:
+        return _labelled_article(make_cases(answerer, questions + retrieval))
+    # The adapter learnt the retrieval questions and the scope set's answerable ones: a question it
+    # learnt, and every question of a scope writer, is ranked by an adapter fitted without it (its
+    # writer, or its restyled versions); the rest as served.
+    training = adapters.training_set("dev")
+    fold = adapters.folds_by_group([(q.text, adapters.group_of(q)) for q in training.queries]
+                                   + [(r["text"], r["group"]) for r in questions if r["group"].startswith("scope-")],
+                                   folds)
+    _, fitted = adapters.fold_retrievers(base, training, folds, fold)
+    cases = make_cases(answerer, [r for r in questions if r["text"] not in fold])
+    held = [r for r in questions + retrieval if r["text"] in fold]
+    for f, retriever in enumerate(fitted):
+        cases += make_cases(answerer, [r for r in held if fold[r["text"]] == f], retriever)
+    cases += make_cases(answerer, questions + retrieval, base.variant(adapter=None))
+    return _labelled_article(cases)
+
+
+def _labelled_article(cases: list[Case]) -> list[Case]:
     # The labelled sets are about one article: an unanswerable question belongs to it, wherever it ranks.
     labelled = Counter(c.article for c in cases if c.relevant).most_common(1)
     if labelled:
