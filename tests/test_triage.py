@@ -204,3 +204,9 @@ def test_encoder_reuses_vectors(encode):
     b = encode(["what stretches help"])
     assert np.array_equal(a, b) and a.shape == (1, encode.retriever.embedder.dimension)
 
+
+
+def test_vectors_that_are_not_finite_are_refused_not_read_as_ordinary(model):
+    vectors = np.full((1, len(model.meta["fitted_for"]["probe"])), np.nan, np.float32)
+    with pytest.raises(ValueError, match="not finite"):
+        model.probabilities(["my calf is hot and swollen"], vectors)

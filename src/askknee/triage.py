@@ -136,6 +136,8 @@ class TriageModel:
         if fitted is None:  # built once; a frozen dataclass keeps it in its __dict__
             fitted = self.__dict__.setdefault("_fitted", self._estimators())
         vectorizers, clf = fitted
+        if not np.isfinite(vectors).all():  # serving skips scikit-learn's own check; never a silent NaN verdict
+            raise ValueError("triage got sentence vectors that are not finite")
         with serving():
             return clf.predict_proba(features(vectorizers, texts, vectors, self.params.get("embedding_weight", 1.0)))
 
