@@ -4,8 +4,8 @@ Fitted on `dev`: the labelled retrieval questions and the blind scope set (answe
 with quoted answers; out-of-scope ones naming what is missing), each ranked by a query adapter
 fitted without its fold (a scope writer, or a question's restyled versions), so the adapter's
 memory does not flatter it; the out-of-scope retrieval queries and the answer set's dev rows.
-Thresholds are chosen on out-of-fold probabilities, one writer or source held out at a time. The blind scope `test` set and the second article's questions are only
-reported.
+Thresholds are chosen on out-of-fold probabilities, one writer or source held out at a time. The
+blind scope `test` set and the second article's questions are only reported.
 """
 
 from __future__ import annotations
