@@ -309,3 +309,8 @@ def test_with_an_adapter_each_scope_writer_is_ranked_by_an_adapter_fitted_withou
     learnt = {q.text for q in tuning.adapters.training_set("dev").queries}
     assert not any(r["text"] in learnt for r in served_rows)  # e.g. an answer-set row worded as a dev question
     assert any(ret is plain for ret, _ in ranked)
+
+
+def test_a_judge_given_evidence_that_is_not_finite_refuses_it():
+    with pytest.raises(ValueError, match="not finite"):
+        model().answerable({"top": float("nan")})

@@ -115,10 +115,11 @@ class QueryAdapter:
 def load(index_dir: Path, manifest: dict, params: Params) -> QueryAdapter | None:
     """The adapter fitted for this index and these fusion parameters, or None (with a warning if one
     is there but unusable)."""
-    if not (Path(index_dir) / META).exists():
-        return None
     try:
-        meta, z = read_arrays(Path(index_dir), FACTORS, META)
+        found = read_arrays(Path(index_dir), FACTORS, META)
+        if found is None:
+            return None
+        meta, z = found
         a, b = z["a"], z["b"]
         memory, pairs = (z["memory"], z["pairs"]) if "memory" in z else (None, None)
         d = manifest.get("dimension")

@@ -335,8 +335,9 @@ class ScopeModel:
         pipeline = part.get("_pipeline")
         if pipeline is None:  # rebuilt once from its numbers (sklearn; no pickles)
             pipeline = part.setdefault("_pipeline", estimator(part))
-        with serving():
-            return pipeline.predict_proba(np.asarray(rows, dtype=np.float64))[:, 1]
+        rows = np.asarray(rows, dtype=np.float64)
+        with serving(rows):
+            return pipeline.predict_proba(rows)[:, 1]
 
     def answerable(self, features: dict[str, float]) -> float:
         return float(self._probability(self.judge, [[features[f] for f in self.judge["features"]]])[0])

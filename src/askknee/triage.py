@@ -136,9 +136,7 @@ class TriageModel:
         if fitted is None:  # built once; a frozen dataclass keeps it in its __dict__
             fitted = self.__dict__.setdefault("_fitted", self._estimators())
         vectorizers, clf = fitted
-        if not np.isfinite(vectors).all():  # serving skips scikit-learn's own check; never a silent NaN verdict
-            raise ValueError("triage got sentence vectors that are not finite")
-        with serving():
+        with serving(vectors):
             return clf.predict_proba(features(vectorizers, texts, vectors, self.params.get("embedding_weight", 1.0)))
 
     def by_category(self, probs: np.ndarray) -> dict[str, np.ndarray]:

@@ -24,7 +24,7 @@ import numpy as np
 
 from . import adapter as adapters
 from ..errors import QueryError
-from .beir import DATA_DIR, load_split, read_queries
+from .beir import DATA_DIR, read_queries
 from ..jsonl import parse_jsonl, read_text
 from ..scope import (
     CLARIFY,
@@ -166,17 +166,16 @@ def dev_cases(answerer, folds: int = 5) -> list[Case]:
     without them; the rest as served; and all of them once more without the adapter, as an article
     nobody labelled questions for is ranked, so the judge learns both."""
     questions = labelled_questions("dev")
-    dev = load_split("dev")
+    training = adapters.training_set("dev")  # the retrieval questions, then the scope set's answerable ones
     base = answerer.retriever
-    retrieval = [{"id": q.id, "text": q.text, "answerable": True, "relevant": adapters.relevant(dev.qrels, q.id),
+    retrieval = [{"id": q.id, "text": q.text, "answerable": True, "relevant": adapters.relevant(training.qrels, q.id),
                   "missing": "", "group": f"retrieval-{i % folds}", "need": "|".join(sorted(q.answers)).lower()}
-                 for i, q in enumerate(dev.queries)]
+                 for i, q in enumerate(q for q in training.queries if not q.style.startswith("scope-"))]
     if base.adapter is None:
         return _labelled_article(make_cases(answerer, questions + retrieval))
     # The adapter learnt the retrieval questions and the scope set's answerable ones: a question it
     # learnt, and every question of a scope writer, is ranked by an adapter fitted without it (its
     # writer, or its restyled versions); the rest as served.
-    training = adapters.training_set("dev")
     fold = adapters.folds_by_group([(q.text, adapters.group_of(q)) for q in training.queries]
                                    + [(r["text"], r["group"]) for r in questions if r["group"].startswith("scope-")],
                                    folds)
