@@ -68,7 +68,7 @@ def test_app_answers_over_the_api_with_follow_ups(app_url):
     from gradio_client import Client
 
     client = Client(app_url, verbose=False)
-    first = client.predict("why do knees spasm?", api_name="/chat")
+    first = client.predict("what causes knee spasms?", api_name="/chat")
     second = client.predict("how do I treat them?", api_name="/chat")
     alone = Client(app_url, verbose=False).predict("how do I treat them?", api_name="/chat")
     for reply in (first, second):

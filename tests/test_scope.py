@@ -219,6 +219,33 @@ def test_thresholds_follow_their_targets():
     assert sum(o == DECLINE for o, _ in decided[:40]) == 2
 
 
+def test_a_right_passage_counts_only_when_the_reply_would_show_it():
+    from dataclasses import replace
+
+    from askknee.tuning.scope import report_from
+
+    # Ranked second, but the composer would leave it out of an answer (it scores too far below the best).
+    case = replace(_case(0, True), hits=("x", "p"), answer_shown=("x",), closest=("x", "p"))
+    assert not case.right("answer") and case.right(CLARIFY) and not case.right(DECLINE)
+    report = report_from([case, case], [("answer", False), (CLARIFY, False)])
+    assert report["confident_answers_right"]["hits"] == 0
+    assert report["answerable_right_shown"]["hits"] == 1
+    # Without a recorded selection, the top three (answer) or two (clarify) count.
+    assert replace(case, answer_shown=None).right("answer")
+
+
+def test_cases_record_what_the_served_composer_shows(answerer):
+    from askknee.tuning.scope import make_cases
+
+    row = {"id": "a", "text": "what causes knee spasms", "answerable": True, "relevant": [], "missing": "",
+           "group": "t"}
+    case = make_cases(answerer, [row])[0]
+    hits = answerer.retriever.rank(answerer.retriever.query(row["text"]), k=8)
+    assert case.answer_shown == tuple(c.id for c in answerer.composer.select(hits, row["text"]))
+    assert len(case.closest) == 2 and case.closest[0] == case.hits[0]
+    assert case.scores == tuple(h.score for h in hits)
+
+
 def test_a_writer_never_meets_their_own_questions_as_neighbours():
     from dataclasses import replace
 
@@ -314,3 +341,20 @@ def test_with_an_adapter_each_scope_writer_is_ranked_by_an_adapter_fitted_withou
 def test_a_judge_given_evidence_that_is_not_finite_refuses_it():
     with pytest.raises(ValueError, match="not finite"):
         model().answerable({"top": float("nan")})
+
+
+@pytest.mark.parametrize("article", ["tension-headache", "shin-splints"])
+def test_the_other_articles_questions_name_their_right_passages(article):
+    from pathlib import Path
+
+    from askknee.tuning.scope import questions_file
+
+    folder = Path(__file__).resolve().parent / "fixtures" / article
+    rows = questions_file(folder / "questions.jsonl")
+    headings = (folder / f"{article}.md").read_text(encoding="utf-8")
+    answerable = [r for r in rows if r["answerable"]]
+    assert answerable and len(answerable) < len(rows)
+    for r in answerable:
+        assert r["relevant"] and all(p.startswith(f"{article}:") for p in r["relevant"]), r["id"]
+    assert all(r["missing"] and not r["relevant"] for r in rows if not r["answerable"])
+    assert "When to See a Doctor" in headings

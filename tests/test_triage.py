@@ -210,3 +210,24 @@ def test_vectors_that_are_not_finite_are_refused_not_read_as_ordinary(model):
     vectors = np.full((1, len(model.meta["fitted_for"]["probe"])), np.nan, np.float32)
     with pytest.raises(ValueError, match="not finite"):
         model.probabilities(["my calf is hot and swollen"], vectors)
+
+
+@pytest.mark.parametrize("text, marked", [
+    ("No chest pain, no swelling. Calf is cramping", "no NEG_chest NEG_pain no NEG_swelling calf is cramping"),
+    ("it's not hot but my foot went white", "it's not NEG_hot but my foot went white"),
+    ("I can't breathe and it won't stop", "i can't breathe and it won't stop"),  # inability reports a sign
+    ("never had a clot, doesn't hurt", "never NEG_had NEG_a NEG_clot doesn't NEG_hurt"),
+])
+def test_negation_marks_reach_to_the_next_stop(text, marked):
+    from askknee.textmodel import mark_negation
+
+    assert mark_negation(text) == marked
+
+
+def test_marked_word_ngrams_tell_a_denied_sign_from_a_reported_one():
+    from askknee.textmodel import make_vectorizers
+
+    _, words = make_vectorizers({"negation_marks": True, "min_df": 1})
+    x = words.fit_transform(["no chest pain at all", "crushing chest pain"])
+    assert "NEG_chest NEG_pain" in words.vocabulary_ and "chest pain" in words.vocabulary_
+    assert (x[0].toarray() * x[1].toarray()).sum() == 0  # nothing shared between the two

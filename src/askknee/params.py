@@ -38,7 +38,7 @@ class Params:
     # Answer or decline on the top fused score, when no fitted scope model serves this index.
     answer_threshold: float = 0.45
     # Extra passages in a reply must score at least this share of the best one.
-    passage_ratio: float = 0.85
+    passage_ratio: float = 0.8
 
     # What a query adapter's fitting depends on: it is refused when any of these differ.
     FUSION = ("dense_weight", "lexical_halfpoint", "centering")

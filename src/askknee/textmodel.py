@@ -3,24 +3,53 @@ kept as plain arrays (no pickles) and rebuilt to serve."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 
+# Negation cues that deny what follows ("no swelling", "not hot", "never fainted"). Inability
+# ("can't breathe", "unable to stand") is left out: it reports a sign rather than denying one.
+_NEGATION = re.compile(r"^(?:no|not|never|without|nor|neither|none|nothing|nobody|dont|doesnt|didnt|isnt|wasnt|"
+                       r"arent|werent|havent|hasnt|hadnt|aint|.+n't)$")
+_NEGATION_ENDS = re.compile(r"^(?:but|however|though|although|except|yet|apart|only)$")
+_WORD_OR_STOP = re.compile(r"[\w']+|[.,;:!?()\n]")
+
+
+def mark_negation(text: str) -> str:
+    """Lower-cased text whose words in a negation's scope (from the cue to the next punctuation or
+    "but") carry a NEG_ prefix, so word n-grams tell "no chest pain" from "chest pain" (negation
+    marking as in Das and Chen 2001, Pang et al. 2002)."""
+    out, negated = [], False
+    for token in _WORD_OR_STOP.findall(text.lower().replace("’", "'")):
+        if not token[0].isalnum() and token[0] != "'":
+            negated = False
+            continue
+        if _NEGATION_ENDS.match(token):
+            negated = False
+        elif _NEGATION.match(token) and token not in ("can't", "couldn't", "won't"):
+            out.append(token)
+            negated = True
+            continue
+        out.append(f"NEG_{token}" if negated else token)
+    return " ".join(out)
+
 
 def make_vectorizers(params: Mapping, vocabularies: Sequence | None = None) -> list:
-    """Character n-grams, which survive typos, and word n-grams (sklearn TF-IDF); with
-    `vocabularies` ((terms, idf) each), as fitted."""
+    """Character n-grams, which survive typos, and word n-grams (sklearn TF-IDF), over negation-marked
+    words when `params["negation_marks"]`; with `vocabularies` ((terms, idf) each), as fitted."""
     from sklearn.feature_extraction.text import TfidfVectorizer
 
     specs = [("char_wb", params.get("char_ngrams", (2, 5))), ("word", params.get("word_ngrams", (1, 2)))]
     out = []
     for n, (analyzer, (lo, hi)) in enumerate(specs):
         vocab = {t: i for i, t in enumerate(vocabularies[n][0])} if vocabularies else None
-        vec = TfidfVectorizer(analyzer=analyzer, ngram_range=(int(lo), int(hi)), lowercase=True, sublinear_tf=True,
-                              min_df=int(params.get("min_df", 2)), vocabulary=vocab, dtype=np.float32)
+        marked = analyzer == "word" and params.get("negation_marks", False)
+        vec = TfidfVectorizer(analyzer=analyzer, ngram_range=(int(lo), int(hi)), lowercase=not marked, sublinear_tf=True,
+                              min_df=int(params.get("min_df", 2)), vocabulary=vocab, dtype=np.float32,
+                              preprocessor=mark_negation if marked else None, token_pattern=r"(?u)\b\w\w+\b")
         if vocabularies:
             vec.idf_ = vocabularies[n][1]
         out.append(vec)

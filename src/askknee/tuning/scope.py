@@ -27,6 +27,7 @@ from ..errors import QueryError
 from .beir import DATA_DIR, read_queries
 from ..jsonl import parse_jsonl, read_text
 from ..scope import (
+    ANSWER,
     CLARIFY,
     DECLINE,
     FOCUS_FEATURES,
@@ -68,9 +69,20 @@ class Case:
     vector: np.ndarray | None = None  # the question's sentence vector (as the judge reads it)
     article: str = ""  # the article the question was asked about
     need: str = ""  # what it asks, shared by restyled versions of one question (their quoted answers)
+    scores: tuple[float, ...] = ()  # the hits' scores
+    answer_shown: tuple[str, ...] | None = None  # the passages an answer would show (None: the top SHOWN)
+    closest: tuple[str, ...] | None = None  # those a clarify reply would show (None: the top two)
 
-    def right(self, shown: int = SHOWN) -> bool:
-        return bool(self.relevant & set(self.hits[:shown]))
+    def shown(self, outcome: str) -> tuple[str, ...]:
+        """The passages a reply with this outcome shows."""
+        if outcome == DECLINE:
+            return ()
+        picked = self.answer_shown if outcome == ANSWER else self.closest
+        return picked if picked is not None else self.hits[:SHOWN if outcome == ANSWER else 2]
+
+    def right(self, outcome: str = "answer") -> bool:
+        """Whether a reply with this outcome shows a right passage."""
+        return bool(self.relevant & set(self.shown(outcome)))
 
     def is_focus(self, word: str) -> bool:
         """Whether a candidate word is (part of) what the writer said the article does not cover."""
@@ -125,11 +137,22 @@ def make_cases(answerer, rows: Sequence[dict], retriever=None) -> list[Case]:
         central = tuple(judge.nearness.centrality(list(candidates), vector)) if candidates else ()
         features = question_features(row["text"], hits, judge.terms, judge.nearness)
         article = next((by_id[r] for r in row["relevant"] if r in by_id), hits[0].chunk.article_id if hits else "")
-        out.append(Case(row["id"], row["text"], row["answerable"], frozenset(row["relevant"]), row["missing"],
-                        row["group"], features, tuple(h.chunk.id for h in hits), candidates, near,
-                        masked(row["text"], judge.terms), central, plain, vector, article,
-                        row.get("need") or row["text"].lower()))
+        out.append(with_selection(Case(
+            row["id"], row["text"], row["answerable"], frozenset(row["relevant"]), row["missing"], row["group"],
+            features, tuple(h.chunk.id for h in hits), candidates, near, masked(row["text"], judge.terms), central,
+            plain, vector, article, row.get("need") or row["text"].lower(), tuple(h.score for h in hits)),
+            answerer.composer, hits))
     return out
+
+
+def with_selection(case: Case, composer, hits: Sequence) -> Case:
+    """The case with the passages the served composer picks from its hits: for an answer, and for a
+    clarify reply (the closest ones, whatever their scores)."""
+    from ..answering import CLARIFY_PASSAGES
+
+    return replace(case, answer_shown=tuple(c.id for c in composer.select(hits, case.text)),
+                   closest=tuple(c.id for c in composer.select(hits, case.text, max_passages=CLARIFY_PASSAGES,
+                                                                ratio=0.0)))
 
 
 def neighbours_of(cases: Sequence[Case]) -> Neighbours | None:
@@ -289,7 +312,7 @@ def choose_thresholds(cases, judged, focus, owner, targets=TARGETS) -> dict[str,
     named = np.sort(per_case[answerable])[::-1]
     k = int(np.floor(targets["named_answerable"] * len(named)))
     focus_t = float(named[k]) + 1e-9 if k < len(named) else 0.0
-    right = np.array([c.answerable and c.right() for c in cases])
+    right = np.array([c.answerable and c.right(ANSWER) for c in cases])
     answer = float(judged.max())
     for t in np.unique(np.round(judged, 4)):
         sel = judged >= t
@@ -343,7 +366,7 @@ def report_from(cases: Sequence[Case], decided: Sequence[tuple[str, bool]], show
     """The issue's figures from outcomes (`shown`: the passage ids each reply showed, else the top hits)."""
     rows = []
     for i, (c, (outcome, named)) in enumerate(zip(cases, decided)):
-        ids = set(shown[i]) if shown is not None else set(c.hits[:SHOWN if outcome == "answer" else 2])
+        ids = set(shown[i]) if shown is not None else set(c.shown(outcome))
         rows.append((c, outcome, named, bool(c.relevant & ids) and outcome != DECLINE))
     ans = [r for r in rows if r[0].answerable]
     oos = [r for r in rows if not r[0].answerable]
