@@ -234,6 +234,21 @@ def test_a_right_passage_counts_only_when_the_reply_would_show_it():
     assert replace(case, answer_shown=None).right("answer")
 
 
+def test_the_answer_threshold_counts_only_the_passages_an_answer_shows():
+    from dataclasses import replace
+
+    # Forty answerable cases; those below 0.7 have their right passage ranked but not shown.
+    cases = [replace(_case(i, True), hits=("x", "p"), answer_shown=("x",) if i < 20 else ("p",)) for i in range(40)]
+    judged = np.array([0.5 + i / 100 for i in range(40)])
+    t = choose_thresholds(cases, judged, np.zeros(0), np.zeros(0, dtype=int),
+                          {"declined_answerable": 0.0, "confident_right": 0.95, "named_answerable": 0.1})
+    assert (judged >= t["answer"]).sum() == 21  # 20 right of 21 answered: the first 95 % from the top
+    unseen = [replace(c, answer_shown=None) for c in cases]  # the top three would count it right
+    assert choose_thresholds(unseen, judged, np.zeros(0), np.zeros(0, dtype=int),
+                             {"declined_answerable": 0.0, "confident_right": 0.95, "named_answerable": 0.1})["answer"] \
+        == pytest.approx(0.5)
+
+
 def test_cases_record_what_the_served_composer_shows(answerer):
     from askknee.tuning.scope import make_cases
 
@@ -347,6 +362,8 @@ def test_a_judge_given_evidence_that_is_not_finite_refuses_it():
 def test_the_other_articles_questions_name_their_right_passages(article):
     from pathlib import Path
 
+    from askknee.chunking import chunk_article
+    from askknee.ingest import parse_article
     from askknee.tuning.scope import questions_file
 
     folder = Path(__file__).resolve().parent / "fixtures" / article
@@ -357,4 +374,44 @@ def test_the_other_articles_questions_name_their_right_passages(article):
     for r in answerable:
         assert r["relevant"] and all(p.startswith(f"{article}:") for p in r["relevant"]), r["id"]
     assert all(r["missing"] and not r["relevant"] for r in rows if not r["answerable"])
-    assert "When to See a Doctor" in headings
+    # Every right passage is one of the article's passages.
+    chunks = chunk_article(parse_article(headings, article_id=article))
+    ids = {c.id for c in chunks}
+    assert all(p in ids for r in answerable for p in r["relevant"])
+
+
+def test_a_judge_fitted_with_another_passage_ratio_is_flagged(answerer, monkeypatch, caplog):
+    from dataclasses import replace
+
+    from askknee import answering
+
+    fitted = replace(model(), meta={"fitted_for": {"model": "hashing"}, "fitted_with": {"passage_ratio": 0.5}})
+    monkeypatch.setattr(answering, "load_scope", lambda folders, check: fitted)
+    with caplog.at_level(logging.WARNING, logger="askknee"):
+        answering.judge_for(answerer.retriever, "INDEX")
+    assert "passage_ratio 0.5" in caplog.text
+    caplog.clear()
+    monkeypatch.setattr(answering, "load_scope", lambda folders, check: replace(
+        fitted, meta={"fitted_with": {"passage_ratio": answerer.retriever.params.passage_ratio}}))
+    with caplog.at_level(logging.WARNING, logger="askknee"):
+        answering.judge_for(answerer.retriever, "INDEX")
+    assert "passage_ratio" not in caplog.text
+
+
+def test_the_passage_ratio_sweep_picks_the_passages_again_at_each_ratio(answerer, monkeypatch):
+    from askknee.tuning import scope as tuning
+
+    rows = [{"id": str(i), "text": q, "answerable": True, "relevant": [], "missing": "", "group": "t"}
+            for i, q in enumerate(["what causes knee spasms", "how do I relieve a knee spasm", "is heat or ice better"])]
+    cases = tuning.make_cases(answerer, rows)
+    cases = [tuning.replace(c, relevant=frozenset(c.hits[1:2])) for c in cases]  # right: the second passage
+    monkeypatch.setattr(tuning, "out_of_fold", lambda cs: (np.full(len(cs), 0.99), np.zeros(0), np.zeros(0, int)))
+    monkeypatch.setattr(tuning, "_served", lambda cs, a: np.ones(len(cs), bool))
+    monkeypatch.setattr(tuning, "choose_thresholds", lambda *a: {"clarify": 0.1, "answer": 0.5, "focus": 1.0})
+    before = answerer.composer.passage_ratio
+    points = tuning.passage_ratio_sweep(answerer, cases, [1.0, 0.0])
+    assert answerer.composer.passage_ratio == before  # put back
+    assert [p["passage_ratio"] for p in points] == [1.0, 0.0]
+    # Only the best passage at ratio 1 (unless tied), every passage the composer keeps at 0.
+    assert points[0]["passages_per_answer"] < points[1]["passages_per_answer"]
+    assert points[0]["confident_right"] < points[1]["confident_right"]

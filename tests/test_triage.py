@@ -62,7 +62,7 @@ def bank():
 
 @pytest.fixture(scope="module")
 def model(bank, encode):
-    params = {"char_ngrams": [2, 4], "word_ngrams": [1, 1], "min_df": 1, "embedding_weight": 1.0, "C": 50.0,
+    params = {"char_ngrams": [2, 4], "word_ngrams": [1, 1], "min_df": 1, "negation_marks": True, "embedding_weight": 1.0, "C": 50.0,
               "max_iter": 2000}
     fitted = fit_model(bank, encode, params)
     return with_thresholds(fitted, {EMERGENCY: 0.5, DOSING: 0.5, RED_FLAG: 0.5},

@@ -263,6 +263,11 @@ def judge_for(retriever: Retriever, index_dir) -> ScopeJudge:
     from .chunking import search_text
 
     model = load_scope([index_dir, SCOPE_PACKAGED], _fitted_for(retriever))
+    fitted_ratio = (model.meta.get("fitted_with") or {}).get("passage_ratio") if model is not None else None
+    if fitted_ratio is not None and abs(fitted_ratio - retriever.params.passage_ratio) > 1e-9:
+        log.warning("askknee: the scope judge's answer threshold was chosen with passage_ratio %s, this index's "
+                    "params.json has %s; set it to %s or refit with `askknee fit-scope --out %s`", fitted_ratio,
+                    retriever.params.passage_ratio, fitted_ratio, index_dir)
     nearness = Nearness(retriever.embedder.encode, [search_text(c) for c in retriever.chunks])
     return ScopeJudge(terms_for(retriever), model, nearness, threshold=retriever.params.answer_threshold)
 

@@ -47,9 +47,11 @@ def make_vectorizers(params: Mapping, vocabularies: Sequence | None = None) -> l
     for n, (analyzer, (lo, hi)) in enumerate(specs):
         vocab = {t: i for i, t in enumerate(vocabularies[n][0])} if vocabularies else None
         marked = analyzer == "word" and params.get("negation_marks", False)
+        # mark_negation lower-cases itself; lowercase=False only spares sklearn's warning about the
+        # NEG_ prefix in a vocabulary it would otherwise expect in lower case.
         vec = TfidfVectorizer(analyzer=analyzer, ngram_range=(int(lo), int(hi)), lowercase=not marked, sublinear_tf=True,
                               min_df=int(params.get("min_df", 2)), vocabulary=vocab, dtype=np.float32,
-                              preprocessor=mark_negation if marked else None, token_pattern=r"(?u)\b\w\w+\b")
+                              preprocessor=mark_negation if marked else None)
         if vocabularies:
             vec.idf_ = vocabularies[n][1]
         out.append(vec)

@@ -39,6 +39,7 @@ from ..scope import (
     masked,
     question_features,
 )
+from ..compose import MAX_PASSAGES
 from ..textmodel import make_vectorizers, vocabularies_of
 
 log = logging.getLogger("askknee")
@@ -46,7 +47,7 @@ log = logging.getLogger("askknee")
 JUDGE_FEATURES = ("top", "fused", "lift", "dense", "max_dense", "lexical", "margin_mean", "unknown_share",
                   "unknown_rarity", "unknown_nearness", "words", "wording", *NEIGHBOUR_FEATURES)
 TARGETS = {"declined_answerable": 0.03, "confident_right": 0.95, "named_answerable": 0.10}
-SHOWN = 3  # passages an answer may show; a right one among them counts
+SHOWN = MAX_PASSAGES  # passages an answer may show; a right one among them counts
 
 
 @dataclass(frozen=True)
@@ -77,8 +78,10 @@ class Case:
         """The passages a reply with this outcome shows."""
         if outcome == DECLINE:
             return ()
+        from ..answering import CLARIFY_PASSAGES
+
         picked = self.answer_shown if outcome == ANSWER else self.closest
-        return picked if picked is not None else self.hits[:SHOWN if outcome == ANSWER else 2]
+        return picked if picked is not None else self.hits[:SHOWN if outcome == ANSWER else CLARIFY_PASSAGES]
 
     def right(self, outcome: str = "answer") -> bool:
         """Whether a reply with this outcome shows a right passage."""
@@ -342,11 +345,42 @@ def fit(answerer) -> tuple[ScopeModel, dict]:
     embedder = answerer.retriever.embedder
     model = ScopeModel(numbers(judge, JUDGE_FEATURES), numbers(finder, FOCUS_FEATURES), thresholds, meta={
         "fitted_for": {"model": embedder.name, "probe": probe_vector(embedder)},
+        # The answer threshold is chosen on what replies show, which this ratio decides.
+        "fitted_with": {"passage_ratio": answerer.composer.passage_ratio},
         "fitted_on": {"questions": len(cases), "answerable": int(y.sum()),
                       "groups": dict(Counter(c.group.split("-")[0] for c in cases))},
         "targets": TARGETS, "created": datetime.now(timezone.utc).isoformat(timespec="seconds")},
         wording=_fit_wording([c.masked for c in cases], y), neighbours=neighbours_of(cases))
     return model, report
+
+
+def passage_ratio_sweep(answerer, cases: Sequence[Case], ratios: Sequence[float]) -> list[dict]:
+    """Dev figures, out of fold, as the composer's `passage_ratio` moves: at each ratio the passages
+    an answer shows are picked again from each case's hits and the thresholds chosen again."""
+    from ..types import Hit
+
+    chunks = {c.id: c for c in answerer.retriever.chunks}
+    judged, focus, owner = out_of_fold(cases)
+    served = _served(cases, answerer)
+    composer, before = answerer.composer, answerer.composer.passage_ratio
+    out = []
+    try:
+        for ratio in ratios:
+            composer.passage_ratio = ratio
+            again = [with_selection(c, composer, [Hit(chunks[i], s, r) for r, (i, s) in enumerate(zip(c.hits, c.scores))])
+                     for c in cases]
+            kept = _subset(served, again, judged, focus, owner)
+            thresholds = choose_thresholds(*kept)
+            decided = outcomes(*kept, thresholds)
+            report = report_from(kept[0], decided)
+            shown = [len(c.shown(o)) for c, (o, _) in zip(kept[0], decided) if o == "answer"]
+            out.append({"passage_ratio": ratio, "answer": thresholds["answer"], "answers":
+                        report["confident_answers_right"]["n"], "confident_right": report["confident_answers_right"]["rate"],
+                        "right_shown": report["answerable_right_shown"]["rate"],
+                        "passages_per_answer": round(float(np.mean(shown)), 2) if shown else 0.0})
+    finally:
+        composer.passage_ratio = before
+    return out
 
 
 def _served(cases: Sequence[Case], answerer) -> np.ndarray:
@@ -429,7 +463,8 @@ def evaluate_replies(answerer, rows: Sequence[dict]) -> dict:
 
 def served_curves(answerer, rows: Sequence[dict]) -> list[dict]:
     """The threshold curves of labelled questions as the served judge sees them (its probability
-    and whether it names a missing word), triage aside."""
+    and whether it names a missing word), triage and the composer aside: an answer counts its top
+    three passages, a clarification its top two."""
     judge, retriever = answerer.scope, answerer.retriever
     cases, judged, named = [], [], []
     for row in rows:
