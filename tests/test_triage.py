@@ -224,6 +224,16 @@ def test_negation_marks_reach_to_the_next_stop(text, marked):
     assert mark_negation(text) == marked
 
 
+def test_a_classifier_with_unknown_negation_marks_is_refused(model, tmp_path):
+    from dataclasses import replace
+
+    save_model(replace(model, meta={**model.meta, "params": {**model.params, "negation_marks": 9}}), tmp_path)
+    from askknee.triage import _read
+
+    with pytest.raises(ValueError, match="negation marks"):
+        _read(tmp_path)
+
+
 def test_marked_word_ngrams_tell_a_denied_sign_from_a_reported_one():
     from askknee.textmodel import make_vectorizers
 

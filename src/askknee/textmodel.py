@@ -18,10 +18,14 @@ _NEGATION_ENDS = re.compile(r"^(?:but|however|though|although|except|yet|apart|o
 _WORD_OR_STOP = re.compile(r"[\w']+|[.,;:!?()\n]")
 
 
+NEGATION_MARKS = (0, 1)  # the versions of `mark_negation` a saved model may ask for (False, True)
+
+
 def mark_negation(text: str) -> str:
-    """Lower-cased text whose words in a negation's scope (from the cue to the next punctuation or
-    "but") carry a NEG_ prefix, so word n-grams tell "no chest pain" from "chest pain" (negation
-    marking as in Das and Chen 2001, Pang et al. 2002)."""
+    """Lower-cased text whose words in a negation's scope (from the cue to the next punctuation,
+    line break or contrast word: "but", "though", "except", "only"…) carry a NEG_ prefix, so word
+    n-grams tell "no chest pain" from "chest pain" (negation marking as in Das and Chen 2001, Pang
+    et al. 2002)."""
     out, negated = [], False
     for token in _WORD_OR_STOP.findall(text.lower().replace("’", "'")):
         if not token[0].isalnum() and token[0] != "'":

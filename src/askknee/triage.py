@@ -29,7 +29,7 @@ import numpy as np
 from . import safety
 from .errors import IndexFileError
 from .files import read_arrays, write_arrays
-from .textmodel import arrays_of, first_fitted, logistic, make_vectorizers, serving, vocabularies_from
+from .textmodel import NEGATION_MARKS, arrays_of, first_fitted, logistic, make_vectorizers, serving, vocabularies_from
 
 log = logging.getLogger("askknee")
 
@@ -183,6 +183,8 @@ def _read(folder: Path) -> TriageModel | None:
     vocabularies = vocabularies_from(z)
     classes = tuple(meta["classes"])
     width = coef.shape[1] if coef.ndim == 2 else -1
+    if meta.get("params", {}).get("negation_marks", 0) not in NEGATION_MARKS:
+        raise ValueError("its negation marks are of a version this askknee does not know; refit it")
     if (coef.shape[0] != len(classes) or intercept.shape != (len(classes),) or not meta.get("thresholds")
             or any(len(t) != len(i) for t, i in vocabularies)
             or width != len(meta["fitted_for"]["probe"]) + sum(len(t) for t, _ in vocabularies)):
