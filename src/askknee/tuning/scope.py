@@ -39,7 +39,8 @@ from ..scope import (
     masked,
     question_features,
 )
-from ..compose import MAX_PASSAGES
+from ..answering import CLARIFY_PASSAGES
+from ..compose import MAX_PASSAGES, Composer
 from ..textmodel import make_vectorizers, vocabularies_of
 
 log = logging.getLogger("askknee")
@@ -78,8 +79,6 @@ class Case:
         """The passages a reply with this outcome shows."""
         if outcome == DECLINE:
             return ()
-        from ..answering import CLARIFY_PASSAGES
-
         picked = self.answer_shown if outcome == ANSWER else self.closest
         return picked if picked is not None else self.hits[:SHOWN if outcome == ANSWER else CLARIFY_PASSAGES]
 
@@ -151,8 +150,6 @@ def make_cases(answerer, rows: Sequence[dict], retriever=None) -> list[Case]:
 def with_selection(case: Case, composer, hits: Sequence) -> Case:
     """The case with the passages the served composer picks from its hits: for an answer, and for a
     clarify reply (the closest ones, whatever their scores)."""
-    from ..answering import CLARIFY_PASSAGES
-
     return replace(case, answer_shown=tuple(c.id for c in composer.select(hits, case.text)),
                    closest=tuple(c.id for c in composer.select(hits, case.text, max_passages=CLARIFY_PASSAGES,
                                                                 ratio=0.0)))
@@ -362,24 +359,20 @@ def passage_ratio_sweep(answerer, cases: Sequence[Case], ratios: Sequence[float]
     chunks = {c.id: c for c in answerer.retriever.chunks}
     judged, focus, owner = out_of_fold(cases)
     served = _served(cases, answerer)
-    composer, before = answerer.composer, answerer.composer.passage_ratio
     out = []
-    try:
-        for ratio in ratios:
-            composer.passage_ratio = ratio
-            again = [with_selection(c, composer, [Hit(chunks[i], s, r) for r, (i, s) in enumerate(zip(c.hits, c.scores))])
-                     for c in cases]
-            kept = _subset(served, again, judged, focus, owner)
-            thresholds = choose_thresholds(*kept)
-            decided = outcomes(*kept, thresholds)
-            report = report_from(kept[0], decided)
-            shown = [len(c.shown(o)) for c, (o, _) in zip(kept[0], decided) if o == "answer"]
-            out.append({"passage_ratio": ratio, "answer": thresholds["answer"], "answers":
-                        report["confident_answers_right"]["n"], "confident_right": report["confident_answers_right"]["rate"],
-                        "right_shown": report["answerable_right_shown"]["rate"],
-                        "passages_per_answer": round(float(np.mean(shown)), 2) if shown else 0.0})
-    finally:
-        composer.passage_ratio = before
+    for ratio in ratios:
+        composer = Composer(answerer.composer.chunks, answerer.composer.stem, ratio)
+        again = [with_selection(c, composer, [Hit(chunks[i], s, r) for r, (i, s) in enumerate(zip(c.hits, c.scores))])
+                 for c in cases]
+        kept = _subset(served, again, judged, focus, owner)
+        thresholds = choose_thresholds(*kept)
+        decided = outcomes(*kept, thresholds)
+        report = report_from(kept[0], decided)
+        shown = [len(c.shown(o)) for c, (o, _) in zip(kept[0], decided) if o == ANSWER]
+        out.append({"passage_ratio": ratio, "answer": thresholds["answer"], "answers":
+                    report["confident_answers_right"]["n"], "confident_right": report["confident_answers_right"]["rate"],
+                    "right_shown": report["answerable_right_shown"]["rate"],
+                    "passages_per_answer": round(float(np.mean(shown)), 2) if shown else 0.0})
     return out
 
 
@@ -397,7 +390,8 @@ def _subset(keep: np.ndarray, cases, judged, focus, owner):
 
 
 def report_from(cases: Sequence[Case], decided: Sequence[tuple[str, bool]], shown=None) -> dict:
-    """The issue's figures from outcomes (`shown`: the passage ids each reply showed, else the top hits)."""
+    """The issue's figures from outcomes (`shown`: the passage ids each reply showed, else those each
+    case records for its outcome, `Case.shown`)."""
     rows = []
     for i, (c, (outcome, named)) in enumerate(zip(cases, decided)):
         ids = set(shown[i]) if shown is not None else set(c.shown(outcome))
